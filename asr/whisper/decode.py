@@ -1,0 +1,384 @@
+"""Batched Whisper decoding: beam search, sampling fallback, timestamp rules.
+
+Many windows are decoded at once; each window owns ``group`` rows (beams, or
+samples at temperature > 0). All rows advance in lockstep, and windows that
+are done are dropped from the batch so the rest run on a smaller one.
+
+Follows Whisper's reference decoding: timestamp rules (paired, non-decreasing,
+first token a timestamp no later than ``max_initial_timestamp``), blank and
+special-token suppression, beam ranking by log-prob / length, and fallback to
+higher temperatures when the compression ratio or the average log-prob fails.
+Guards for windows shorter than 30 s: a per-window token budget from the audio
+duration, no timestamp past the window's audio, and a repetition check that
+ends a hypothesis whose tail loops.
+"""
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass, field
+
+import torch
+
+from .load import LoadedModel
+from .tokenizer import TIME_PRECISION
+
+NEG_INF = float("-inf")
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    beam_size: int = 5
+    best_of: int = 5
+    patience: float = 1.0
+    temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    compression_ratio_threshold: float | None = 2.4
+    logprob_threshold: float | None = -1.0
+    no_speech_threshold: float | None = 0.6
+    timestamps: bool = True
+    max_initial_timestamp: float = 1.0
+    suppress_blank: bool = True
+    tokens_per_second: float = 8.0  # budget: generous for fast speech
+    min_token_budget: int = 16
+    repeat_copies: int = 4  # an n-gram this many times in a row ends a hypothesis
+    repeat_max_ngram: int = 16
+    seed: int = 0
+
+
+@dataclass
+class WindowDecode:
+    nbest: list[tuple[list[int], float, list[float]]]  # (tokens, sum_logprob, token logprobs)
+    no_speech_prob: float
+    temperature: float
+    compression_ratio: float
+    avg_logprob: float
+    tokens: list[int] = field(default_factory=list)  # best hypothesis
+
+    @property
+    def is_silence(self) -> bool:
+        return not self.tokens
+
+
+def compression_ratio(text: str) -> float:
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
+
+
+def _repeat_tail(seq: list[int], copies: int, max_n: int) -> int:
+    """Length n of an n-gram repeated ``copies`` times at the end of seq, else 0."""
+    for n in range(1, max_n + 1):
+        if n * copies > len(seq):
+            break
+        tail = seq[-n:]
+        if all(seq[-(k + 1) * n: len(seq) - k * n] == tail for k in range(1, copies)):
+            return n
+    return 0
+
+
+def trim_repeats(seq: list[int], copies: int, max_n: int) -> list[int]:
+    """Drop the looped copies at the end of seq, keeping one."""
+    n = _repeat_tail(seq, copies, max_n)
+    if not n:
+        return seq
+    while len(seq) >= 2 * n and seq[-2 * n: -n] == seq[-n:]:
+        seq = seq[:-n]
+    return seq
+
+
+class WindowDecoder:
+    def __init__(self, lm: LoadedModel, options: DecodeOptions = DecodeOptions()):
+        self.lm = lm
+        self.opt = options
+        tok = lm.tokenizer
+        self.tok = tok
+        V = lm.model.dims.n_vocab
+        self.ts_begin = tok.timestamp_begin
+        sup = torch.zeros(V, dtype=torch.bool)
+        ids = [i for i in lm.config.get("suppress_ids", []) if 0 <= i < V]
+        ids += [tok.sot, tok.sot_prev, tok.no_speech, tok.transcribe]
+        sup[ids] = True
+        if not options.timestamps:
+            sup[self.ts_begin:] = True
+        else:
+            sup[tok.no_timestamps] = True
+        self.suppress = sup.to(lm.device)
+        begin = [i for i in lm.config.get("suppress_ids_begin", [220, tok.eot]) if 0 <= i < V]
+        self.suppress_begin = torch.zeros(V, dtype=torch.bool)
+        self.suppress_begin[begin] = True
+        self.suppress_begin = self.suppress_begin.to(lm.device)
+        self.gen = torch.Generator(device="cpu").manual_seed(options.seed)
+
+    # -- public -----------------------------------------------------------------
+
+    @torch.inference_mode()
+    def decode(self, enc: torch.Tensor, durations: list[float], prompts: list[list[int]] | None = None) -> list[WindowDecode]:
+        """enc (A, T, d) encoder states; durations: seconds of real audio per window."""
+        A = enc.shape[0]
+        prompts = prompts or [[] for _ in range(A)]
+        results: list[WindowDecode | None] = [None] * A
+        todo = list(range(A))
+        for temperature in self.opt.temperatures:
+            if not todo:
+                break
+            decoded = self._generate(enc[todo], [durations[i] for i in todo], [prompts[i] for i in todo], temperature)
+            still = []
+            for i, r in zip(todo, decoded):
+                results[i] = r
+                if self._needs_fallback(r) and temperature != self.opt.temperatures[-1]:
+                    still.append(i)
+            todo = still
+        return results  # type: ignore[return-value]
+
+    def _needs_fallback(self, r: WindowDecode) -> bool:
+        o = self.opt
+        if o.no_speech_threshold is not None and r.no_speech_prob > o.no_speech_threshold:
+            return False  # silence: a retry would only invent words
+        if o.compression_ratio_threshold is not None and r.compression_ratio > o.compression_ratio_threshold:
+            return True
+        return o.logprob_threshold is not None and r.avg_logprob < o.logprob_threshold
+
+    # -- generation ---------------------------------------------------------------
+
+    def _prefix(self, prompt: list[int]) -> list[int]:
+        head = []
+        if prompt:
+            head = [self.tok.sot_prev] + prompt[-(self.lm.model.dims.n_text_ctx // 2 - 1):]
+        tail = list(self.tok.sot_sequence)
+        if not self.opt.timestamps:
+            tail.append(self.tok.no_timestamps)
+        return head + tail
+
+    def _generate(self, enc, durations, prompts, temperature) -> list[WindowDecode]:
+        dec = self.lm.model.decoder
+        dev = enc.device
+        A = enc.shape[0]
+        beam = temperature == 0.0
+        G = self.opt.beam_size if beam else self.opt.best_of
+        R = A * G
+        prefixes = [self._prefix(p) for p in prompts]
+        P = max(len(p) for p in prefixes)
+        after_sot = len(prefixes[0]) - 1 - prefixes[0].index(self.tok.sot)
+        budgets = [
+            min(dec.dims.n_text_ctx - P, max(self.opt.min_token_budget, math.ceil(d * self.opt.tokens_per_second)))
+            for d in durations
+        ]
+        max_new = max(budgets)
+        max_ts = [min(int(round(d / TIME_PRECISION)), 1500) for d in durations]
+
+        tokens0 = torch.full((A, P), self.tok.eot, dtype=torch.long)
+        valid = torch.zeros((A, P + max_new), dtype=torch.bool)
+        valid[:, P:] = True
+        for a, p in enumerate(prefixes):
+            tokens0[a, P - len(p):] = torch.tensor(p)
+            valid[a, P - len(p): P] = True
+        pad = (~valid[:, :P]).sum(1)
+        positions0 = (torch.arange(P)[None] - pad[:, None]).clamp_min(0)
+        rep = lambda t: t.repeat_interleave(G, 0).to(dev)  # noqa: E731
+        tokens0, positions0, valid, pad = rep(tokens0), rep(positions0), rep(valid), rep(pad)
+        padded = bool((pad > 0).any())
+
+        kv = dec.cross_kv(enc)
+        cache = dec.new_cache(R, P + max_new)
+        mask = self._mask(valid, 0, P) if padded else None
+        hidden, _ = dec(tokens0, positions0, kv, G, cache, mask)
+        sot_logits = dec.logits(hidden[::G, P - 1 - after_sot])
+        no_speech = torch.softmax(sot_logits, -1)[:, self.tok.no_speech].tolist()
+        logits = dec.logits(hidden[:, -1])
+
+        # per-row state; `alive` maps current rows' audio index back to the window
+        audio_of_row = torch.arange(A, device=dev).repeat_interleave(G)
+        seq = torch.full((R, max_new), self.tok.eot, dtype=torch.long, device=dev)
+        tok_lp = torch.zeros((R, max_new), device=dev)
+        sum_lp = torch.zeros(R, device=dev)
+        if beam:
+            sum_lp.view(A, G)[:, 1:] = NEG_INF  # all beams start equal: expand only the first
+        last_ts = torch.full((R,), -1, dtype=torch.long, device=dev)
+        done_row = torch.zeros(R, dtype=torch.bool, device=dev)
+        finished: list[list[tuple[list[int], float, list[float]]]] = [[] for _ in range(A)]
+        active = list(range(A))  # window index of each audio slot still in the batch
+        max_candidates = max(1, round(G * self.opt.patience))
+
+        for step in range(max_new):
+            logits = self._filter(logits, seq, step, last_ts, audio_of_row, max_ts, budgets, active)
+            logp = torch.log_softmax(logits.float(), dim=-1)
+            if beam:
+                src, nxt, new_lp = self._beam_step(logp, sum_lp, seq, tok_lp, step, active, finished, G, max_candidates)
+            else:
+                src, nxt, new_lp = self._sample_step(logits, logp, temperature, done_row)
+            seq, tok_lp, sum_lp = seq[src], tok_lp[src], sum_lp[src]
+            last_ts, done_row = last_ts[src], done_row[src]
+            if step:
+                cache.reorder(src)
+            seq[:, step] = nxt
+            tok_lp[:, step] = torch.where(done_row, 0.0, new_lp)
+            sum_lp = self._beam_scores if beam else torch.where(done_row, sum_lp, sum_lp + new_lp)
+            is_ts = nxt >= self.ts_begin
+            last_ts = torch.where(is_ts, torch.maximum(last_ts, nxt - self.ts_begin), last_ts)
+            done_row = done_row | (nxt == self.tok.eot)
+
+            # which windows are complete now
+            keep_audio = []
+            for slot, a in enumerate(active):
+                rows = slice(slot * G, (slot + 1) * G)
+                if beam:
+                    complete = len(finished[a]) >= max_candidates
+                else:
+                    complete = bool(done_row[rows].all())
+                if not complete and step + 1 >= budgets[a]:
+                    if not (beam and finished[a]):  # keep truncated rows only when nothing ended properly
+                        self._flush(a, seq[rows], tok_lp[rows], sum_lp[rows], step + 1, finished, G, beam, done_row[rows])
+                    complete = True
+                if complete and not beam and not finished[a]:
+                    self._flush(a, seq[rows], tok_lp[rows], sum_lp[rows], step + 1, finished, G, beam, done_row[rows])
+                if not complete:
+                    keep_audio.append(slot)
+            if len(keep_audio) < len(active):
+                if not keep_audio:
+                    break
+                rows_keep = torch.cat([torch.arange(s * G, (s + 1) * G) for s in keep_audio]).to(dev)
+                audio_keep = torch.tensor(keep_audio, device=dev)
+                seq, tok_lp, sum_lp = seq[rows_keep], tok_lp[rows_keep], sum_lp[rows_keep]
+                last_ts, done_row = last_ts[rows_keep], done_row[rows_keep]
+                cache.select(rows_keep)
+                kv = [(k[audio_keep], v[audio_keep]) for k, v in kv]
+                active = [active[s] for s in keep_audio]
+                audio_of_row = torch.arange(len(active), device=dev).repeat_interleave(G)
+                pad = pad[rows_keep]
+                valid = valid[rows_keep]
+            if step + 1 >= max_new:
+                break
+            pos = (P + step - pad)[:, None]
+            mask = self._mask(valid, P + step, P + step + 1) if padded else None
+            hidden, _ = dec(seq[:, step: step + 1], pos, kv, G, cache, mask)
+            logits = dec.logits(hidden[:, -1])
+
+        return [self._result(finished[a], no_speech[a], temperature) for a in range(A)]
+
+    def _mask(self, valid: torch.Tensor, start: int, end: int) -> torch.Tensor:
+        """(R, 1, Lq, Lk) keys valid and causal; each position always sees itself."""
+        lq = end - start
+        k = valid[:, :end]
+        causal = torch.ones(lq, end, dtype=torch.bool, device=valid.device).tril(start)
+        eye = torch.zeros(lq, end, dtype=torch.bool, device=valid.device)
+        eye[torch.arange(lq), torch.arange(start, end)] = True
+        return ((k[:, None, :] & causal) | eye)[:, None]
+
+    def _filter(self, logits, seq, step, last_ts, audio_of_row, max_ts, budgets, active):
+        logits = logits.float().masked_fill(self.suppress, NEG_INF)
+        if step == 0 and self.opt.suppress_blank:
+            logits = logits.masked_fill(self.suppress_begin, NEG_INF)
+        R = logits.shape[0]
+        tb, eot = self.ts_begin, self.tok.eot
+        if self.opt.timestamps:
+            ts = logits[:, tb:]
+            n_ts = ts.shape[1]
+            idx = torch.arange(n_ts, device=logits.device)[None]
+            limit = torch.tensor([max_ts[a] for a in active], device=logits.device)[audio_of_row][:, None]
+            if step == 0:
+                logits[:, :tb] = NEG_INF
+                first = min(int(round(self.opt.max_initial_timestamp / TIME_PRECISION)), n_ts - 1)
+                limit = limit.clamp_max(first)
+            else:
+                last = seq[:, step - 1]
+                last_was = last >= tb
+                penult_was = seq[:, step - 2] >= tb if step >= 2 else torch.ones_like(last_was)
+                text_off = last_was & ~penult_was  # an open timestamp pair must close (or end)
+                logits[:, :eot] = logits[:, :eot].masked_fill(text_off[:, None], NEG_INF)
+                ts_off = last_was & penult_was
+                lowest = torch.where(text_off, last_ts, last_ts + 1)
+                ts.masked_fill_(ts_off[:, None] | (idx < lowest[:, None]), NEG_INF)
+            ts.masked_fill_(idx > limit, NEG_INF)
+            # when timestamps as a whole outweigh any single text token, emit one
+            logp = torch.log_softmax(logits, -1)
+            ts_lp = torch.logsumexp(logp[:, tb:], -1)
+            text_lp = logp[:, :tb].max(-1).values
+            logits[:, :tb] = logits[:, :tb].masked_fill((ts_lp > text_lp)[:, None], NEG_INF)
+        # budget and loop guards: only end-of-text is left
+        ended = torch.zeros(R, dtype=torch.bool)
+        rows = seq[:, :step].tolist() if step else [[] for _ in range(R)]
+        for r, s in enumerate(rows):
+            if _repeat_tail([t for t in s if t < tb], self.opt.repeat_copies, self.opt.repeat_max_ngram):
+                ended[r] = True
+        if ended.any():
+            ended = ended.to(logits.device)
+            eot_col = logits[:, eot].clone()
+            logits[ended] = NEG_INF
+            logits[ended, eot] = torch.where(torch.isinf(eot_col[ended]), 0.0, eot_col[ended])
+        return logits
+
+    def _beam_step(self, logp, sum_lp, seq, tok_lp, step, active, finished, G, max_candidates):
+        R, V = logp.shape
+        n = len(active)
+        scores = (sum_lp[:, None] + logp).view(n, G * V)
+        top, idx = scores.topk(2 * G, dim=-1)
+        top, idx = top.tolist(), idx.tolist()
+        src, nxt, new_sum, new_lp = [], [], [], []
+        eot = self.tok.eot
+        prev = seq[:, :step].tolist()
+        prev_lp = tok_lp[:, :step].tolist()
+        for slot, a in enumerate(active):
+            chosen = 0
+            for score, flat in zip(top[slot], idx[slot]):
+                if score == NEG_INF:
+                    break
+                row, token = slot * G + flat // V, flat % V
+                if token == eot:
+                    if len(finished[a]) < max_candidates:
+                        lp = float(logp[row, token])
+                        finished[a].append((prev[row], score, prev_lp[row] + [lp]))
+                    continue
+                src.append(row)
+                nxt.append(token)
+                new_sum.append(score)
+                new_lp.append(float(logp[row, token]))
+                chosen += 1
+                if chosen == G:
+                    break
+            while chosen < G:  # only when every candidate was -inf: keep a dead row
+                src.append(slot * G)
+                nxt.append(eot)
+                new_sum.append(NEG_INF)
+                new_lp.append(0.0)
+                chosen += 1
+        dev = logp.device
+        self._beam_scores = torch.tensor(new_sum, device=dev)
+        return torch.tensor(src, device=dev), torch.tensor(nxt, device=dev), torch.tensor(new_lp, device=dev)
+
+    def _sample_step(self, logits, logp, temperature, done_row):
+        probs = torch.softmax(logits.float().cpu() / temperature, dim=-1)
+        nxt = torch.multinomial(probs, 1, generator=self.gen).squeeze(1).to(logits.device)
+        nxt = torch.where(done_row, torch.full_like(nxt, self.tok.eot), nxt)
+        lp = logp.gather(1, nxt[:, None]).squeeze(1)
+        src = torch.arange(logits.shape[0], device=logits.device)
+        return src, nxt, lp
+
+    def _flush(self, a, seq, tok_lp, sum_lp, length, finished, G, beam, done):
+        """Out of budget (or sampling done): keep the rows as they stand."""
+        rows = range(seq.shape[0])
+        for r in rows:
+            s = float(sum_lp[r])
+            if s == NEG_INF:
+                continue
+            toks = seq[r, :length].tolist()
+            lps = tok_lp[r, :length].tolist()
+            if self.tok.eot in toks:
+                cut = toks.index(self.tok.eot)
+                toks, lps = toks[:cut], lps[: cut + 1]
+            finished[a].append((toks, s, lps))
+            if beam and len(finished[a]) >= G:
+                break
+
+    def _result(self, cands, no_speech, temperature) -> WindowDecode:
+        o = self.opt
+        cleaned = []
+        for toks, s, lps in cands:
+            toks = trim_repeats(list(toks), o.repeat_copies, o.repeat_max_ngram)
+            cleaned.append((toks, s, lps[: len(toks) + 1]))
+        # rank by log-prob / length, as Whisper does with no length penalty
+        cleaned.sort(key=lambda c: c[1] / max(1, len(c[0])), reverse=True)
+        if not cleaned:
+            return WindowDecode([], no_speech, temperature, 0.0, NEG_INF, [])
+        best, s, _ = cleaned[0]
+        text = self.tok.decode(best)
+        avg = s / (len(best) + 1)
+        return WindowDecode(cleaned, no_speech, temperature, compression_ratio(text), avg, best)

@@ -1,0 +1,61 @@
+"""The `speechfront` command line."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from . import transcribe
+
+DEMO_CLIP = Path(__file__).parent / "data" / "beckett.wav"
+
+
+def _bench_offline_args(p) -> None:
+    from bench.manifest import DEFAULT_MANIFEST
+
+    p.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST, help="dev-set JSONL (default: the shared dev set)")
+    p.add_argument("--limit", type=int, help="first N clips only")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--beam", type=int, default=5)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--model", default="tiny.en")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--words", action="store_true", help="also compute word timestamps (faster-whisper does not)")
+    p.add_argument("--quantize", action="store_true", help="int8 dynamic quantization of Linear layers")
+    p.add_argument("--full-window", action="store_true", help="pad every window to 30 s like faster-whisper")
+    p.add_argument("--no-peer", action="store_true", help="skip faster-whisper")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--json", default="bench-results/offline.json", help="where to write the JSON result")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="speechfront", description="Streaming speech front-end engine.")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    sub = ap.add_subparsers(dest="command", required=True)
+    transcribe.add_arguments(sub.add_parser("transcribe", help="transcribe audio files or a manifest"))
+    demo = sub.add_parser("demo", help="transcribe the bundled demo clip")
+    demo.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    bench = sub.add_parser("bench", help="benchmarks against peers").add_subparsers(dest="bench", required=True)
+    _bench_offline_args(bench.add_parser("offline", help="WER and throughput against faster-whisper"))
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="speechfront: %(message)s")
+    if args.command == "transcribe":
+        return transcribe.run(args)
+    if args.command == "demo":
+        ns = parser().parse_args(["transcribe", str(DEMO_CLIP), "--device", args.device])
+        print(f"{DEMO_CLIP.name} (Samuel Beckett, read; from the moonshine-voice package, MIT):", file=sys.stderr)
+        return transcribe.run(ns)
+    if args.command == "bench" and args.bench == "offline":
+        from bench.offline import main as offline
+
+        return offline(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+import numpy as np
+import pytest
+import torch
+
+from asr.whisper.decode import _repeat_tail, compression_ratio, trim_repeats
+from tests.conftest import DEMO_TEXT
+
+
+def test_demo_clip_transcribed_exactly(recognizer, demo_audio):
+    t = recognizer.transcribe(demo_audio, 16000)
+    assert t.text == DEMO_TEXT
+    assert len(t.nbest) >= 1
+    assert t.nbest[0].text == t.text
+    scores = [h.score for h in t.nbest]
+    assert scores == sorted(scores, reverse=True)
+    assert len({h.text for h in t.nbest}) == len(t.nbest)
+
+
+def test_segments_and_word_times_are_ordered_and_inside_audio(recognizer, demo_audio):
+    t = recognizer.transcribe(demo_audio, 16000)
+    words = t.words
+    assert [w.word.strip() for w in words][:4] == ["Ever", "tried.", "Ever", "failed."]
+    for a, b in zip(words, words[1:]):
+        assert a.start <= a.end <= b.start + 1e-6
+    assert words[-1].end <= t.duration + 0.02
+    # "better." is the last word; it ends well after the midpoint of the clip
+    assert words[-1].end > 0.6 * t.duration
+    assert all(0 < w.probability <= 1 for w in words)
+    for s in t.segments:
+        assert 0 <= s.start < s.end <= t.duration + 0.02
+
+
+def test_real_dev_clip_with_known_transcript(recognizer, dev_manifest):
+    from bench.wer import normalize
+
+    path = dev_manifest.parent / "arctic" / "arctic_a0002.flac"
+    t = recognizer.transcribe_file(path)
+    # "Whittemore" is spelled "Whitmore" by tiny.en; every other word is right
+    assert normalize(t.text) == "not at this particular case tom apologized whitmore"
+
+
+def test_batching_does_not_change_results(recognizer, demo_audio):
+    alone = recognizer.transcribe(demo_audio[: 16000 * 4], 16000).text
+    pieces = [demo_audio[: 16000 * 4], demo_audio, np.zeros(16000 * 2, np.float32)]
+    got = {}
+    for key, t in recognizer._run((i, iter([p])) for i, p in enumerate(pieces)):
+        got[key] = t.text
+    assert got[0] == alone
+    assert got[1] == DEMO_TEXT
+    assert got[2] == ""
+
+
+def test_repetition_guard():
+    assert _repeat_tail([1, 2, 3, 9, 9, 9, 9], 4, 16) == 1
+    assert _repeat_tail([5, 1, 2, 1, 2, 1, 2, 1, 2], 4, 16) == 2
+    assert _repeat_tail([1, 2, 1, 2, 1, 2], 4, 16) == 0
+    assert trim_repeats([7, 1, 2, 1, 2, 1, 2, 1, 2], 4, 16) == [7, 1, 2]
+    assert trim_repeats([1, 2, 3], 4, 16) == [1, 2, 3]
+
+
+def test_compression_ratio_flags_loops():
+    assert compression_ratio("No. " * 40) > 2.4
+    assert compression_ratio(DEMO_TEXT) < 2.4
+
+
+def test_timestamp_rules(recognizer):
+    d = recognizer.decoder
+    tb, eot = d.ts_begin, d.tok.eot
+    V = recognizer.lm.model.dims.n_vocab
+    logits = torch.zeros(3, V)
+    seq = torch.full((3, 8), eot)
+    seq[0, :2] = torch.tensor([tb + 5, 100])       # text after a timestamp: text, or a later timestamp
+    seq[1, :2] = torch.tensor([100, tb + 20])      # a lone timestamp: the pair must close, no text
+    seq[2, :2] = torch.tensor([tb + 20, tb + 20])  # a closed pair: text, or end
+    last_ts = torch.tensor([5, 20, 20])
+    logits[1, eot] = 10.0  # likely enough to beat all timestamps together
+    out = d._filter(logits.clone(), seq, 2, last_ts, torch.zeros(3, dtype=torch.long), [1000], [100], [0])
+    ok = torch.isfinite(out)
+    # a segment has a non-zero length: the closing timestamp is later than the opening one
+    assert not ok[0, tb:tb + 6].any() and ok[0, tb + 6:tb + 1001].all() and not ok[0, tb + 1001:].any()
+    assert not ok[1, :eot].any() and ok[1, eot] and ok[1, tb + 20]
+    assert not ok[2, tb:].any() and ok[2, 100]
+    # the first step must be a timestamp no later than max_initial_timestamp (1 s = 50 steps)
+    first = d._filter(logits[:1].clone(), seq[:1], 0, torch.tensor([-1]), torch.zeros(1, dtype=torch.long), [1000], [100], [0])
+    allowed = torch.isfinite(first[0]).nonzero().flatten()
+    assert allowed.min() == tb and allowed.max() == tb + 50
+
+
+def test_no_timestamp_mode_decodes(demo_audio):
+    from bench.wer import normalize
+    from asr.recognizer import Recognizer, RecognizerConfig, with_options
+
+    rec = Recognizer(with_options(RecognizerConfig(device="cpu"), timestamps=False, beam_size=2, best_of=2))
+    t = rec.transcribe(demo_audio, 16000)
+    assert normalize(t.text) == normalize(DEMO_TEXT)
+    assert t.segments and t.segments[0].start == 0.0

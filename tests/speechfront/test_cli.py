@@ -1,0 +1,79 @@
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from bench.wer import normalize
+from speechfront.cli import DEMO_CLIP, main
+from tests.conftest import DEMO_TEXT
+
+
+@pytest.fixture(autouse=True)
+def _share_model(monkeypatch, recognizer):
+    # the CLI builds its own Recognizer; reuse the loaded model to keep tests fast
+    import speechfront.transcribe as tr
+    from asr.recognizer import Recognizer
+
+    monkeypatch.setattr(tr, "Recognizer", lambda config: Recognizer(config, loaded=recognizer.lm))
+
+
+def test_txt_to_stdout(capsys):
+    assert main(["transcribe", str(DEMO_CLIP), "--device", "cpu"]) == 0
+    assert capsys.readouterr().out.strip() == DEMO_TEXT
+
+
+@pytest.mark.parametrize("fmt", ["json", "srt", "vtt", "txt"])
+def test_formats_to_output_dir(tmp_path, fmt):
+    assert main(["transcribe", str(DEMO_CLIP), "--format", fmt, "--output-dir", str(tmp_path), "--device", "cpu"]) == 0
+    text = (tmp_path / f"beckett.{fmt}").read_text()
+    if fmt == "json":
+        d = json.loads(text)
+        assert d["text"] == DEMO_TEXT and d["segments"][0]["words"] and d["nbest"][0]["text"] == DEMO_TEXT
+    elif fmt == "srt":
+        assert text.startswith("1\n00:00:00,000 --> 00:00:0") and "Fail better." in text
+    elif fmt == "vtt":
+        assert text.startswith("WEBVTT\n\n00:00:00.000 --> ") and "Fail better." in text
+    else:
+        assert text == DEMO_TEXT + "\n"
+
+
+def test_bad_file_reported_others_still_done(tmp_path, capsys):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio at all")
+    code = main(["transcribe", str(bad), str(DEMO_CLIP), str(tmp_path / "missing.flac"), "--device", "cpu"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert DEMO_TEXT in out
+    assert "bad.wav: cannot read audio" in err and "missing.flac: no such file" in err
+    assert "2 of 3 inputs failed" in err
+    assert "Traceback" not in err
+
+
+def test_manifest_mode(tmp_path, demo_audio):
+    sf.write(tmp_path / "quiet.wav", np.zeros(16000 * 3, np.float32), 16000)
+    sf.write(tmp_path / "demo.flac", demo_audio, 16000)
+    lines = [{"id": "a", "audio": "demo.flac", "text": DEMO_TEXT}, {"id": "b", "audio": "quiet.wav", "text": ""},
+             {"id": "c", "audio": "gone.wav", "text": "x"}]
+    m = tmp_path / "m.jsonl"
+    m.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    out = tmp_path / "r.jsonl"
+    assert main(["transcribe", "--manifest", str(m), "--out", str(out), "--device", "cpu"]) == 1
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["a", "b", "c"]
+    assert normalize(rows[0]["text"]) == normalize(DEMO_TEXT)
+    assert rows[0]["segments"] and rows[0]["nbest"]
+    assert rows[1]["text"] == "" and rows[1]["segments"] == []
+    assert "no such file" in rows[2]["error"]
+
+
+def test_usage_errors(capsys, tmp_path):
+    assert main(["transcribe"]) == 2
+    assert main(["transcribe", str(DEMO_CLIP), "--beam", "0"]) == 2
+    assert main(["transcribe", "--manifest", str(tmp_path / "none.jsonl")]) == 2
+    assert "manifest not found" in capsys.readouterr().err
+
+
+def test_progress_bar_on_stderr(capsys):
+    assert main(["transcribe", str(DEMO_CLIP), "--progress", "--device", "cpu"]) == 0
+    assert "transcribing" in capsys.readouterr().err
