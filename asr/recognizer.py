@@ -41,7 +41,6 @@ class RecognizerConfig:
     prompt_reset_temperature: float = 0.5
     window_pad: float = 6.0  # seconds of silence after a short window: without it the decoder loops at the end
     full_window: bool = False  # pad every window to 30 s, as Whisper was trained
-    quantize: bool = False  # int8 dynamic quantization of Linear layers (CPU)
     silence_rms: float = 1e-3  # a window with no 30 ms frame louder than this (-60 dBFS) is not decoded
     decode: DecodeOptions = field(default_factory=DecodeOptions)
 
@@ -104,8 +103,6 @@ class Recognizer:
         if config.threads:
             torch.set_num_threads(config.threads)
         self.lm = loaded or load_model(config.model, config.device)
-        if config.quantize and self.lm.device.type == "cpu":
-            self.lm.model = torch.ao.quantization.quantize_dynamic(self.lm.model, {torch.nn.Linear}, dtype=torch.qint8)
         self.mel = LogMel(self.lm.model.dims.n_mels, self.lm.device)
         self.decoder = WindowDecoder(self.lm, config.decode)
         self.tok = self.lm.tokenizer
@@ -178,7 +175,7 @@ class Recognizer:
         for i, (_, w) in enumerate(batch):
             x[i, : len(w)] = w
         dev = self.lm.device
-        dtype = next(self.lm.model.parameters()).dtype if not cfg.quantize else torch.float32
+        dtype = next(self.lm.model.parameters()).dtype
         with torch.inference_mode():
             mel = self.mel(torch.from_numpy(x).to(dev))
             enc = self.lm.model.encoder(mel.to(dtype))
@@ -192,6 +189,8 @@ class Recognizer:
     def _silent(self, r: WindowDecode) -> bool:
         o = self.config.decode
         if r.is_silence:
+            return True
+        if o.no_speech_strict is not None and r.no_speech_prob > o.no_speech_strict:
             return True
         if o.no_speech_threshold is None or r.no_speech_prob <= o.no_speech_threshold:
             return False

@@ -22,7 +22,6 @@ def _bench_offline_args(p) -> None:
     p.add_argument("--model", default="tiny.en")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--words", action="store_true", help="also compute word timestamps (faster-whisper does not)")
-    p.add_argument("--quantize", action="store_true", help="int8 dynamic quantization of Linear layers")
     p.add_argument("--full-window", action="store_true", help="pad every window to 30 s like faster-whisper")
     p.add_argument("--no-peer", action="store_true", help="skip faster-whisper")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -34,7 +34,9 @@ class DecodeOptions:
     temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     compression_ratio_threshold: float | None = 2.4
     logprob_threshold: float | None = -1.0
-    no_speech_threshold: float | None = 0.6
+    no_speech_threshold: float | None = 0.6  # with a low log-prob: Whisper's rule
+    # alone: real dev-set speech peaks at 0.34, hum and noise give 0.90-0.99 (and "you")
+    no_speech_strict: float | None = 0.85
     timestamps: bool = True
     max_initial_timestamp: float = 1.0
     suppress_blank: bool = True
@@ -93,20 +95,19 @@ class WindowDecoder:
         self.tok = tok
         V = lm.model.dims.n_vocab
         self.ts_begin = tok.timestamp_begin
-        sup = torch.zeros(V, dtype=torch.bool)
+        # suppression as additive biases (0 or -inf): one in-place add per step
+        sup = torch.zeros(V)
         ids = [i for i in lm.config.get("suppress_ids", []) if 0 <= i < V]
-        ids += [tok.sot, tok.sot_prev, tok.no_speech, tok.transcribe]
-        sup[ids] = True
-        if not options.timestamps:
-            sup[self.ts_begin:] = True
+        sup[ids + [tok.sot, tok.sot_prev, tok.no_speech, tok.transcribe]] = NEG_INF
+        if options.timestamps:
+            sup[tok.no_timestamps] = NEG_INF
         else:
-            sup[tok.no_timestamps] = True
+            sup[self.ts_begin:] = NEG_INF
         self.suppress = sup.to(lm.device)
-        begin = [i for i in lm.config.get("suppress_ids_begin", [220, tok.eot]) if 0 <= i < V]
-        self.suppress_begin = torch.zeros(V, dtype=torch.bool)
-        self.suppress_begin[begin] = True
-        self.suppress_begin = self.suppress_begin.to(lm.device)
-        self.gen = torch.Generator(device="cpu").manual_seed(options.seed)
+        begin = torch.zeros(V)
+        begin[[i for i in lm.config.get("suppress_ids_begin", [220, tok.eot]) if 0 <= i < V]] = NEG_INF
+        self.suppress_begin = begin.to(lm.device)
+        self.gen = torch.Generator(device=lm.device).manual_seed(options.seed)
 
     # -- public -----------------------------------------------------------------
 
@@ -264,46 +265,42 @@ class WindowDecoder:
         return ((k[:, None, :] & causal) | eye)[:, None]
 
     def _filter(self, logits, seq, step, last_ts, audio_of_row, max_ts, budgets, active):
-        logits = logits.float().masked_fill(self.suppress, NEG_INF)
+        """Apply suppression, timestamp rules and loop guards to logits, in place."""
+        logits = logits.float()
+        logits.add_(self.suppress)
         if step == 0 and self.opt.suppress_blank:
-            logits = logits.masked_fill(self.suppress_begin, NEG_INF)
-        R = logits.shape[0]
+            logits.add_(self.suppress_begin)
         tb, eot = self.ts_begin, self.tok.eot
         if self.opt.timestamps:
             ts = logits[:, tb:]
-            n_ts = ts.shape[1]
-            idx = torch.arange(n_ts, device=logits.device)[None]
+            idx = torch.arange(ts.shape[1], device=logits.device)[None]
             limit = torch.tensor([max_ts[a] for a in active], device=logits.device)[audio_of_row][:, None]
-            if step == 0:
+            if step == 0:  # the first token is a timestamp, no later than max_initial_timestamp
                 logits[:, :tb] = NEG_INF
-                first = min(int(round(self.opt.max_initial_timestamp / TIME_PRECISION)), n_ts - 1)
+                first = min(int(round(self.opt.max_initial_timestamp / TIME_PRECISION)), ts.shape[1] - 1)
                 limit = limit.clamp_max(first)
             else:
-                last = seq[:, step - 1]
-                last_was = last >= tb
+                last_was = seq[:, step - 1] >= tb
                 penult_was = seq[:, step - 2] >= tb if step >= 2 else torch.ones_like(last_was)
-                text_off = last_was & ~penult_was  # an open timestamp pair must close (or end)
-                logits[:, :eot] = logits[:, :eot].masked_fill(text_off[:, None], NEG_INF)
-                ts_off = last_was & penult_was
+                text_off = last_was & ~penult_was  # an open pair must close (or the text end)
+                if text_off.any():
+                    logits[text_off.nonzero().flatten(), :eot] = NEG_INF
+                # timestamps never decrease, and a segment has a non-zero length
                 lowest = torch.where(text_off, last_ts, last_ts + 1)
-                ts.masked_fill_(ts_off[:, None] | (idx < lowest[:, None]), NEG_INF)
+                ts.masked_fill_((last_was & penult_was)[:, None] | (idx < lowest[:, None]), NEG_INF)
             ts.masked_fill_(idx > limit, NEG_INF)
-            # when timestamps as a whole outweigh any single text token, emit one
-            logp = torch.log_softmax(logits, -1)
-            ts_lp = torch.logsumexp(logp[:, tb:], -1)
-            text_lp = logp[:, :tb].max(-1).values
-            logits[:, :tb] = logits[:, :tb].masked_fill((ts_lp > text_lp)[:, None], NEG_INF)
-        # budget and loop guards: only end-of-text is left
-        ended = torch.zeros(R, dtype=torch.bool)
-        rows = seq[:, :step].tolist() if step else [[] for _ in range(R)]
-        for r, s in enumerate(rows):
-            if _repeat_tail([t for t in s if t < tb], self.opt.repeat_copies, self.opt.repeat_max_ngram):
-                ended[r] = True
-        if ended.any():
-            ended = ended.to(logits.device)
-            eot_col = logits[:, eot].clone()
-            logits[ended] = NEG_INF
-            logits[ended, eot] = torch.where(torch.isinf(eot_col[ended]), 0.0, eot_col[ended])
+            # when the timestamps together outweigh every text token, emit a timestamp
+            force = torch.logsumexp(ts, -1) > logits[:, :tb].max(-1).values
+            if force.any():
+                logits[force.nonzero().flatten(), :tb] = NEG_INF
+        # loop guard: a row whose text tail repeats may only end
+        rows = seq[:, :step].tolist() if step else []
+        looped = [r for r, s in enumerate(rows)
+                  if _repeat_tail([t for t in s if t < tb], self.opt.repeat_copies, self.opt.repeat_max_ngram)]
+        if looped:
+            keep = logits[looped, eot].clone()
+            logits[looped] = NEG_INF
+            logits[looped, eot] = torch.where(torch.isinf(keep), 0.0, keep)
         return logits
 
     def _beam_step(self, logp, sum_lp, seq, tok_lp, step, active, finished, G, max_candidates):
@@ -316,21 +313,22 @@ class WindowDecoder:
         eot = self.tok.eot
         prev = seq[:, :step].tolist()
         prev_lp = tok_lp[:, :step].tolist()
+        prev_sum = sum_lp.tolist()  # a token's log-prob is its score minus its row's: no per-item sync
         for slot, a in enumerate(active):
             chosen = 0
             for score, flat in zip(top[slot], idx[slot]):
                 if score == NEG_INF:
                     break
                 row, token = slot * G + flat // V, flat % V
+                lp = score - prev_sum[row]
                 if token == eot:
                     if len(finished[a]) < max_candidates:
-                        lp = float(logp[row, token])
                         finished[a].append((prev[row], score, prev_lp[row] + [lp]))
                     continue
                 src.append(row)
                 nxt.append(token)
                 new_sum.append(score)
-                new_lp.append(float(logp[row, token]))
+                new_lp.append(lp)
                 chosen += 1
                 if chosen == G:
                     break
@@ -345,8 +343,8 @@ class WindowDecoder:
         return torch.tensor(src, device=dev), torch.tensor(nxt, device=dev), torch.tensor(new_lp, device=dev)
 
     def _sample_step(self, logits, logp, temperature, done_row):
-        probs = torch.softmax(logits.float().cpu() / temperature, dim=-1)
-        nxt = torch.multinomial(probs, 1, generator=self.gen).squeeze(1).to(logits.device)
+        probs = torch.softmax(logits.float() / temperature, dim=-1)
+        nxt = torch.multinomial(probs, 1, generator=self.gen).squeeze(1)
         nxt = torch.where(done_row, torch.full_like(nxt, self.tok.eot), nxt)
         lp = logp.gather(1, nxt[:, None]).squeeze(1)
         src = torch.arange(logits.shape[0], device=logits.device)

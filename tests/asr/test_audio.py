@@ -56,6 +56,17 @@ def test_silence_gives_no_words(recognizer, level):
     assert t.text == "" and t.segments == () and t.words == ()
 
 
+@pytest.mark.parametrize("kind", ["hum", "noise"])
+def test_hum_and_noise_give_no_words(recognizer, kind):
+    n = np.arange(16000 * 6)
+    if kind == "hum":  # mains hum with a harmonic, well above the silence gate
+        x = 0.05 * np.sin(2 * np.pi * 50 * n / 16000) + 0.02 * np.sin(2 * np.pi * 150 * n / 16000)
+    else:
+        x = np.random.default_rng(2).standard_normal(len(n)) * 0.01
+    t = recognizer.transcribe(x.astype(np.float32), 16000)
+    assert t.text == "", t.text
+
+
 def test_non_finite_samples_are_zeroed_with_a_warning(recognizer, demo_audio, caplog):
     x = demo_audio.copy()
     x[1000:1010] = np.nan
