@@ -20,6 +20,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
+	$(PY) -m pytest -q tests/bench/test_speed.py --benchmark-enable --benchmark-columns=min,median,max,rounds
 	$(VENV)/bin/speechfront bench offline
 
 clean:
