@@ -112,16 +112,28 @@ class WindowDecoder:
     # -- public -----------------------------------------------------------------
 
     @torch.inference_mode()
-    def decode(self, enc: torch.Tensor, durations: list[float], prompts: list[list[int]] | None = None) -> list[WindowDecode]:
-        """enc (A, T, d) encoder states; durations: seconds of real audio per window."""
+    def decode(self, enc: torch.Tensor, durations: list[float], prompts: list[list[int]] | None = None,
+               forced: list[list[int]] | None = None) -> list[WindowDecode]:
+        """enc (A, T, d) encoder states; durations: seconds of real audio per window.
+
+        prompts: earlier text, given as context (<|startofprev|>). forced: tokens the
+        transcript of each window must start with (streaming's committed words; an
+        empty list is allowed); they are not part of the returned tokens. With
+        timestamps on, a forced prefix opens with <|0.00|>, and the timestamp rules
+        carry on from it: the model can still close the segment where speech ends.
+        """
         A = enc.shape[0]
         prompts = prompts or [[] for _ in range(A)]
+        if forced is not None and self.opt.timestamps:
+            forced = [[self.ts_begin] + list(f) for f in forced]
+        forced = forced or [[] for _ in range(A)]
         results: list[WindowDecode | None] = [None] * A
         todo = list(range(A))
         for temperature in self.opt.temperatures:
             if not todo:
                 break
-            decoded = self._generate(enc[todo], [durations[i] for i in todo], [prompts[i] for i in todo], temperature)
+            decoded = self._generate(enc[todo], [durations[i] for i in todo], [prompts[i] for i in todo],
+                                     temperature, [forced[i] for i in todo])
             still = []
             for i, r in zip(todo, decoded):
                 results[i] = r
@@ -149,19 +161,20 @@ class WindowDecoder:
             tail.append(self.tok.no_timestamps)
         return head + tail
 
-    def _generate(self, enc, durations, prompts, temperature) -> list[WindowDecode]:
+    def _generate(self, enc, durations, prompts, temperature, forced) -> list[WindowDecode]:
         dec = self.lm.model.decoder
         dev = enc.device
         A = enc.shape[0]
         beam = temperature == 0.0
         G = self.opt.beam_size if beam else self.opt.best_of
         R = A * G
-        prefixes = [self._prefix(p) for p in prompts]
+        prefixes = [self._prefix(p) + list(f) for p, f in zip(prompts, forced)]
         P = max(len(p) for p in prefixes)
-        after_sot = len(prefixes[0]) - 1 - prefixes[0].index(self.tok.sot)
+        sot_at = [P - len(p) + p.index(self.tok.sot) for p in prefixes]
         budgets = [
-            min(dec.dims.n_text_ctx - P, max(self.opt.min_token_budget, math.ceil(d * self.opt.tokens_per_second)))
-            for d in durations
+            min(dec.dims.n_text_ctx - P,
+                max(self.opt.min_token_budget, math.ceil(d * self.opt.tokens_per_second) - len(f)))
+            for d, f in zip(durations, forced)
         ]
         max_new = max(budgets)
         max_ts = [min(int(round(d / TIME_PRECISION)), 1500) for d in durations]
@@ -182,7 +195,7 @@ class WindowDecoder:
         cache = dec.new_cache(R, P + max_new)
         mask = self._mask(valid, 0, P) if padded else None
         hidden, _ = dec(tokens0, positions0, kv, G, cache, mask)
-        sot_logits = dec.logits(hidden[::G, P - 1 - after_sot])
+        sot_logits = dec.logits(hidden[::G][torch.arange(A, device=dev), torch.tensor(sot_at, device=dev)])
         no_speech = torch.softmax(sot_logits, -1)[:, self.tok.no_speech].tolist()
         logits = dec.logits(hidden[:, -1])
 
@@ -193,14 +206,20 @@ class WindowDecoder:
         sum_lp = torch.zeros(R, device=dev)
         if beam:
             sum_lp.view(A, G)[:, 1:] = NEG_INF  # all beams start equal: expand only the first
-        last_ts = torch.full((R,), -1, dtype=torch.long, device=dev)
+        # the last two tokens before the first generated one, and the last timestamp, for the rules
+        seed = torch.tensor([([self.ts_begin, self.ts_begin] + list(f))[-2:] for f in forced], device=dev)
+        seed = seed.repeat_interleave(G, 0)
+        seeded = any(forced)
+        last_ts = torch.tensor([max([t - self.ts_begin for t in f if t >= self.ts_begin], default=-1) for f in forced],
+                               device=dev).repeat_interleave(G, 0)
         done_row = torch.zeros(R, dtype=torch.bool, device=dev)
         finished: list[list[tuple[list[int], float, list[float]]]] = [[] for _ in range(A)]
         active = list(range(A))  # window index of each audio slot still in the batch
         max_candidates = max(1, round(G * self.opt.patience))
 
         for step in range(max_new):
-            logits = self._filter(logits, seq, step, last_ts, audio_of_row, max_ts, budgets, active)
+            logits = self._filter(logits, seq, step, last_ts, audio_of_row, max_ts, budgets, active,
+                                  seed if seeded else None)
             logp = torch.log_softmax(logits.float(), dim=-1)
             if beam:
                 src, nxt, new_lp = self._beam_step(logp, sum_lp, seq, tok_lp, step, active, finished, G, max_candidates)
@@ -239,7 +258,7 @@ class WindowDecoder:
                 rows_keep = torch.cat([torch.arange(s * G, (s + 1) * G) for s in keep_audio]).to(dev)
                 audio_keep = torch.tensor(keep_audio, device=dev)
                 seq, tok_lp, sum_lp = seq[rows_keep], tok_lp[rows_keep], sum_lp[rows_keep]
-                last_ts, done_row = last_ts[rows_keep], done_row[rows_keep]
+                last_ts, done_row, seed = last_ts[rows_keep], done_row[rows_keep], seed[rows_keep]
                 cache.select(rows_keep)
                 kv = [(k[audio_keep], v[audio_keep]) for k, v in kv]
                 active = [active[s] for s in keep_audio]
@@ -264,7 +283,7 @@ class WindowDecoder:
         eye[torch.arange(lq), torch.arange(start, end)] = True
         return ((k[:, None, :] & causal) | eye)[:, None]
 
-    def _filter(self, logits, seq, step, last_ts, audio_of_row, max_ts, budgets, active):
+    def _filter(self, logits, seq, step, last_ts, audio_of_row, max_ts, budgets, active, seed=None):
         """Apply suppression, timestamp rules and loop guards to logits, in place."""
         logits = logits.float()
         logits.add_(self.suppress)
@@ -275,13 +294,14 @@ class WindowDecoder:
             ts = logits[:, tb:]
             idx = torch.arange(ts.shape[1], device=logits.device)[None]
             limit = torch.tensor([max_ts[a] for a in active], device=logits.device)[audio_of_row][:, None]
-            if step == 0:  # the first token is a timestamp, no later than max_initial_timestamp
+            if step == 0 and seed is None:  # the first token is a timestamp, no later than max_initial_timestamp
                 logits[:, :tb] = NEG_INF
                 first = min(int(round(self.opt.max_initial_timestamp / TIME_PRECISION)), ts.shape[1] - 1)
                 limit = limit.clamp_max(first)
             else:
-                last_was = seq[:, step - 1] >= tb
-                penult_was = seq[:, step - 2] >= tb if step >= 2 else torch.ones_like(last_was)
+                hist = seq[:, :step] if seed is None else torch.cat([seed, seq[:, :step]], 1)
+                last_was = hist[:, -1] >= tb
+                penult_was = hist[:, -2] >= tb if hist.shape[1] >= 2 else torch.ones_like(last_was)
                 text_off = last_was & ~penult_was  # an open pair must close (or the text end)
                 if text_off.any():
                     logits[text_off.nonzero().flatten(), :eot] = NEG_INF

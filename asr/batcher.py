@@ -1,0 +1,80 @@
+"""FrameBatcher: frames of many streams in, batches for the recognizer out.
+
+A batch is emitted when (a) the pending frames reach ``target_frames`` (sized
+to fill the device), (b) a stream's pause reaches ``flush_pause_ms`` (a
+possible end of speech: send everything pending now), (c) the oldest pending
+frame has waited ``max_wait_ms`` on the audio clock, or (d) a stream ends.
+Frames are never dropped, duplicated or reordered within a stream.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from .frames import Frame
+
+
+@dataclass(frozen=True)
+class BatcherConfig:
+    target_frames: int = 32  # CPU: a few streams' worth; raise on a GPU
+    flush_pause_ms: float = 210.0
+    max_wait_ms: float = 300.0
+
+
+@dataclass(frozen=True)
+class Batch:
+    frames: dict[str, list[Frame]]  # stream -> its frames, in order
+    reason: str  # "full", "pause", "deadline" or "end"
+    time: float  # audio-clock time at which the batch was emitted
+
+    @property
+    def size(self) -> int:
+        return sum(len(f) for f in self.frames.values())
+
+
+@dataclass
+class FrameBatcher:
+    config: BatcherConfig = field(default_factory=BatcherConfig)
+
+    def __post_init__(self):
+        self._pending: OrderedDict[str, list[Frame]] = OrderedDict()
+        self._count = 0
+        self._oldest: float | None = None  # arrival time of the oldest pending frame
+        self._flushed_pause: set[str] = set()  # streams whose current pause already flushed
+
+    @property
+    def pending(self) -> int:
+        return self._count
+
+    def add(self, frame: Frame, now: float, pause_ms: float = 0.0) -> Batch | None:
+        """Queue a frame that arrived at audio time ``now``; maybe emit a batch."""
+        self._pending.setdefault(frame.stream, []).append(frame)
+        self._count += 1
+        if self._oldest is None:
+            self._oldest = now
+        if frame.last:
+            return self._emit("end", now)
+        if pause_ms < self.config.flush_pause_ms:
+            self._flushed_pause.discard(frame.stream)
+        elif frame.stream not in self._flushed_pause:
+            self._flushed_pause.add(frame.stream)  # once per pause, not every frame of it
+            return self._emit("pause", now)
+        if self._count >= self.config.target_frames:
+            return self._emit("full", now)
+        return self.tick(now)
+
+    def tick(self, now: float) -> Batch | None:
+        """Emit if the oldest pending frame has waited too long."""
+        if self._oldest is not None and (now - self._oldest) * 1000 >= self.config.max_wait_ms:
+            return self._emit("deadline", now)
+        return None
+
+    def flush(self, now: float) -> Batch | None:
+        return self._emit("end", now) if self._count else None
+
+    def _emit(self, reason: str, now: float) -> Batch:
+        batch = Batch(dict(self._pending), reason, now)
+        self._pending = OrderedDict()
+        self._count = 0
+        self._oldest = None
+        return batch

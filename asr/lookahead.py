@@ -1,0 +1,124 @@
+"""Lookahead policies: which tentative words of a pass become committed.
+
+A committed word is final: it is forced as the decoder's prefix from then on.
+Policies see the words after the committed ones, with times on the stream's
+audio clock, and return how many of the leading words to commit now.
+
+- ``FixedLookahead(ms)``: a word commits once ``ms`` of audio follows its end.
+- ``DynamicLookahead``: a word commits as soon as it is stable: the same word
+  in the previous pass, which had less right context, with a token probability
+  over a threshold and a little right context; a word that stays uncertain
+  waits, up to ``max_ms`` of right context.
+- ``LocalAgreement(n=2)``: whisper_streaming's policy, the peer: decode every
+  ``interval`` seconds and commit the longest prefix that the last two passes
+  agree on.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TentativeWord:
+    text: str
+    start: float
+    end: float
+    prob: float  # lowest token probability in the word
+    tokens: tuple[int, ...] = ()
+    until: float | None = None  # the last word: where the decoder closed its segment
+
+    @property
+    def hold(self) -> float:
+        """When the word is over, as far as committing it goes."""
+        return self.end if self.until is None else max(self.end, self.until)
+
+    @property
+    def key(self) -> str:
+        return self.text.strip().lower().strip(".,!?;:\"'")
+
+    @property
+    def open(self) -> bool:
+        """Whisper marks a word cut off at the window's end with '...' or '-'."""
+        t = self.text.strip()
+        return t.endswith("...") or t.endswith("-") or t.endswith("…")
+
+
+class FixedLookahead:
+    def __init__(self, ms: float = 1000.0):
+        self.ms = ms
+        self.interval = 0.0  # decode on every batch
+        self.name = f"fixed:{ms:g}"
+
+    def reset(self) -> None:
+        pass
+
+    def commit(self, words: list[TentativeWord], audio_end: float) -> int:
+        n = 0
+        while n < len(words) and words[n].hold + self.ms / 1000 <= audio_end and not words[n].open:
+            n += 1
+        return n
+
+
+class DynamicLookahead:
+    """Commit a word once the hypothesis up to it has stayed the same while
+    ``stable_ms`` of audio arrived and its tokens are confident; an uncertain
+    word waits until ``max_ms`` of audio follows it."""
+
+    def __init__(self, threshold: float = 0.5, stable_ms: float = 400.0, max_ms: float = 1200.0):
+        self.threshold = threshold
+        self.stable_ms = stable_ms
+        self.max_ms = max_ms
+        self.interval = 0.0
+        self.name = "dynamic"
+        self._prev: list[tuple[str, float]] = []  # (key, time since which it has held)
+
+    def reset(self) -> None:
+        self._prev = []
+
+    def commit(self, words: list[TentativeWord], audio_end: float) -> int:
+        since, agree = [], True
+        for i, w in enumerate(words):
+            agree = agree and i < len(self._prev) and self._prev[i][0] == w.key
+            since.append(self._prev[i][1] if agree else audio_end)
+        n = 0
+        for i, w in enumerate(words):
+            if w.open:
+                break
+            held = (audio_end - since[i]) * 1000
+            right = (audio_end - w.hold) * 1000
+            if (held >= self.stable_ms and w.prob >= self.threshold and right >= 0) or right >= self.max_ms:
+                n = i + 1
+            else:
+                break
+        self._prev = [(w.key, t) for w, t in zip(words[n:], since[n:])]
+        return n
+
+
+class LocalAgreement:
+    def __init__(self, n: int = 2, interval: float = 1.0):
+        if n != 2:
+            raise ValueError("only LocalAgreement-2 is implemented")
+        self.interval = interval
+        self.name = "local-agreement-2"
+        self._prev: list[TentativeWord] = []
+
+    def reset(self) -> None:
+        self._prev = []
+
+    def commit(self, words: list[TentativeWord], audio_end: float) -> int:
+        n = 0
+        while n < min(len(words), len(self._prev)) and words[n].key == self._prev[n].key and not words[n].open:
+            n += 1
+        self._prev = list(words[n:])
+        return n
+
+
+def parse_policy(spec: str):
+    """'fixed:500', 'dynamic', 'local-agreement' (or 'la2')."""
+    if spec.startswith("fixed:"):
+        return FixedLookahead(float(spec.split(":", 1)[1]))
+    if spec == "dynamic":
+        return DynamicLookahead()
+    if spec in ("local-agreement", "la2", "local-agreement-2"):
+        return LocalAgreement()
+    raise ValueError(f"unknown lookahead {spec!r}: use fixed:MS, dynamic or local-agreement")

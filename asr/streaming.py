@@ -1,0 +1,288 @@
+"""StreamingRecognizer: batches of 30 ms frames in, partial and final events out.
+
+Per stream it keeps the audio of the current utterance since the window
+start. Each batch re-runs the encoder over every stream's window (cut to its
+length plus a little silence, batched across streams) and beam search with
+the committed tokens forced as the decoder's prefix, so a committed word is
+never revised. A lookahead policy commits words. Once a committed sentence
+ends, the window drops the audio before it (its text becomes the decoder's
+context), so the cost of a pass stays bounded on long speech. The encoder
+states of each pass are kept for the end-pointing arbitrator.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .batcher import Batch
+from .events import CommittedWord, Event, Final, Partial
+from .frames import SAMPLE_RATE
+from .lookahead import DynamicLookahead, TentativeWord
+from .pause import PauseState
+from .whisper.align import align, split_words
+from .whisper.decode import DecodeOptions, WindowDecoder
+from .whisper.features import HOP, LogMel
+from .whisper.load import LoadedModel
+
+FRAME_SAMPLES = 2 * HOP
+SENTENCE_END = (".", "?", "!")
+
+
+@dataclass(frozen=True)
+class StreamingConfig:
+    window_pad: float = 6.0  # seconds of silence after each window (2 s: the decoder loops far more)
+    final_pause_ms: float = 1000.0  # a pause this long ends the utterance (until end-pointing decides)
+    trim_after: float = 6.0  # drop audio before a committed sentence end once the window is this long
+    max_window: float = 24.0  # past this, drop audio before the last committed word regardless
+    # timestamps on: closing the last segment is how the decoder says the speech has ended
+    decode: DecodeOptions = field(default_factory=lambda: DecodeOptions(beam_size=3, best_of=3, temperatures=(0.0,)))
+
+
+@dataclass
+class StreamState:
+    id: str
+    policy: object
+    audio: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    window_start: int = 0  # stream sample where `audio` begins
+    received: int = 0  # samples received
+    frames_seen: int = 0
+    frame_indices_ok: bool = True
+    forced: list[int] = field(default_factory=list)  # committed tokens inside the window
+    prompt: list[int] = field(default_factory=list)  # committed tokens before it
+    words: list[CommittedWord] = field(default_factory=list)  # committed words of this utterance
+    word_tokens: list[tuple[int, ...]] = field(default_factory=list)  # their tokens
+    trimmed: int = 0  # words whose tokens moved from `forced` to `prompt`
+    utt_start: int = 0  # stream sample of the last reset
+    tentative: list[TentativeWord] = field(default_factory=list)
+    nbest: list[tuple[str, float]] = field(default_factory=list)
+    in_speech: bool = False  # speech since the last final
+    last_pass: int = -1  # `received` at the last pass
+    shown: tuple[str, str] = ("", "")
+    enc: torch.Tensor | None = None  # last pass's encoder states over the real audio
+    enc_start: float = 0.0
+    closed: bool = False
+
+    @property
+    def audio_end(self) -> float:
+        return self.received / SAMPLE_RATE
+
+
+class StreamingRecognizer:
+    def __init__(self, lm: LoadedModel, config: StreamingConfig = StreamingConfig(),
+                 policy_factory: Callable[[], object] = DynamicLookahead):
+        self.lm = lm
+        self.config = config
+        self.tok = lm.tokenizer
+        self.mel = LogMel(lm.model.dims.n_mels, lm.device)
+        self.decoder = WindowDecoder(lm, config.decode)
+        self.policy_factory = policy_factory
+        self.streams: dict[str, StreamState] = {}
+        self.passes = 0
+
+    def state(self, stream: str) -> StreamState:
+        if stream not in self.streams:
+            self.streams[stream] = StreamState(stream, self.policy_factory())
+        return self.streams[stream]
+
+    # -- one batch ----------------------------------------------------------------------
+
+    def step(self, batch: Batch, pauses: dict[str, PauseState], now: Callable[[], float]) -> list[Event]:
+        """Take a batch, run one pass for the streams that need it, return events.
+
+        ``now()`` gives the audio-clock time once compute is done (the replay
+        harness adds measured compute time; a live loop reads its clock).
+        """
+        for sid, frames in batch.frames.items():
+            st = self.state(sid)
+            for f in frames:
+                if f.index != st.frames_seen:
+                    st.frame_indices_ok = False
+                st.frames_seen += 1
+            st.audio = np.concatenate([st.audio] + [f.samples for f in frames])
+            st.received += sum(len(f.samples) for f in frames)
+            p = pauses.get(sid)
+            if p is not None and p.speech_start is not None and p.speech_start * SAMPLE_RATE >= st.utt_start - 1:
+                st.in_speech = True
+            st.closed = st.closed or frames[-1].last
+        todo = [self.streams[s] for s in batch.frames if self._wants_pass(self.streams[s])]
+        if todo:
+            self._pass(todo)
+        t = now()
+        events: list[Event] = []
+        for sid in batch.frames:
+            st = self.streams[sid]
+            p = pauses.get(sid)
+            ended = st.closed or (p is not None and not p.speech and p.pause_ms >= self.config.final_pause_ms)
+            if st in todo:
+                events += self._commit(st, t, final=False)
+            if ended and (st.words or st.tentative):
+                events += self._commit(st, t, final=True)
+                events.append(self._final(st, t))
+            elif ended and st.in_speech:
+                self._reset(st)  # speech that gave no words (a cough, noise)
+            if not st.in_speech:
+                self._drop_silence(st)
+        return events
+
+    def _wants_pass(self, st: StreamState) -> bool:
+        if not st.in_speech:
+            return False
+        interval = getattr(st.policy, "interval", 0.0)
+        return st.closed or (st.received - st.last_pass) >= interval * SAMPLE_RATE
+
+    # -- decoding -----------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def _pass(self, todo: list[StreamState]) -> None:
+        cfg = self.config
+        longest = max(len(st.audio) for st in todo)
+        n = min(30 * SAMPLE_RATE, longest + int(cfg.window_pad * SAMPLE_RATE))
+        n = math.ceil(n / FRAME_SAMPLES) * FRAME_SAMPLES
+        x = np.zeros((len(todo), n), np.float32)
+        for i, st in enumerate(todo):
+            x[i, : len(st.audio)] = st.audio[:n]
+        dtype = next(self.lm.model.parameters()).dtype
+        enc = self.lm.model.encoder(self.mel(torch.from_numpy(x).to(self.lm.device)).to(dtype))
+        durations = [len(st.audio) / SAMPLE_RATE for st in todo]
+        results = self.decoder.decode(enc, durations, [st.prompt for st in todo], [st.forced for st in todo])
+        new = [self._until_loop(st, r.tokens) for st, r in zip(todo, results)]
+        looped = [len(n) < sum(t < self.tok.eot for t in r.tokens) for n, r in zip(new, results)]
+        texts = [st.forced + n for st, n in zip(todo, new)]
+        frames = [math.ceil(len(st.audio) / FRAME_SAMPLES) for st in todo]
+        aligned = align(self.lm, enc, texts, frames)
+        self.passes += 1
+        for i, (st, r, words) in enumerate(zip(todo, results, aligned)):
+            st.last_pass = st.received
+            st.enc = enc[i, : frames[i]].float().cpu()
+            st.enc_start = st.window_start / SAMPLE_RATE
+            offset = st.window_start / SAMPLE_RATE
+            lps = r.nbest[0][2] if r.nbest else []
+            st.tentative = []
+            for word, s, e, ks in words:
+                if ks[0] < len(st.forced):
+                    continue  # committed already (a word straddling the boundary stays as committed)
+                probs = [math.exp(lps[k - len(st.forced)]) for k in ks if 0 <= k - len(st.forced) < len(lps)]
+                st.tentative.append(TentativeWord(word, offset + s, offset + e, min(probs, default=0.0),
+                                                  tuple(texts[i][k] for k in ks)))
+            if st.tentative and not looped[i]:  # the last word lasts until the decoder closed its segment
+                tb = self.tok.timestamp_begin
+                closed = r.tokens[-1] >= tb if r.tokens else False
+                last = st.tentative[-1]
+                end = offset + (r.tokens[-1] - tb) * 0.02 if closed else st.audio_end
+                st.tentative[-1] = replace(last, until=min(end, st.audio_end))
+            before = _text(st.words)
+            st.nbest = [((before + self.tok.decode([t for t in toks if t < self.tok.eot])).strip(),
+                         score / max(1, len(toks))) for toks, score, _ in r.nbest]
+
+    def _until_loop(self, st: StreamState, tokens: list[int]) -> list[int]:
+        """The new text tokens, cut where they start to loop (before alignment:
+        a looped copy would take the real frames from the words it repeats)."""
+        words = split_words(self.tok, [t for t in tokens if t < self.tok.eot])
+        keys = [TentativeWord(w, 0, 0, 0).key for w, _ in words]
+        done = [TentativeWord(w.w, 0, 0, 0).key for w in st.words[st.trimmed:]]
+        return [t for _, toks in words[: _loop_start(keys, done)] for t in toks]
+
+    # -- commits and events ----------------------------------------------------------------
+
+    def _commit(self, st: StreamState, t: float, final: bool) -> list[Event]:
+        n = len(st.tentative) if final else st.policy.commit(st.tentative, st.audio_end)
+        for w in st.tentative[:n]:
+            st.forced.extend(w.tokens)
+            st.words.append(CommittedWord(w.text, round(w.start, 3), round(w.end, 3), t))
+            st.word_tokens.append(w.tokens)
+        st.tentative = st.tentative[n:]
+        if n and not final:
+            self._maybe_trim(st)
+        shown = (_text(st.words), "".join(w.text for w in st.tentative).strip())
+        if shown != st.shown and not final:
+            st.shown = shown
+            return [Partial(st.id, t, *shown)]
+        return []
+
+    def _maybe_trim(self, st: StreamState) -> None:
+        """Drop audio before the last committed sentence end (or word, past max_window)."""
+        window = len(st.audio) / SAMPLE_RATE
+        if window < self.config.trim_after or not st.words:
+            return
+        cut_word = None
+        for i in range(len(st.words) - 1, -1, -1):
+            if st.words[i].w.strip().endswith(SENTENCE_END):
+                cut_word = i
+                break
+        if cut_word is None and window >= self.config.max_window:
+            cut_word = len(st.words) - 1
+        if cut_word is None:
+            return
+        end = st.words[cut_word].end
+        if st.tentative and cut_word == len(st.words) - 1:
+            end = (end + st.tentative[0].start) / 2 if st.tentative[0].start > end else end
+        cut = int(end * SAMPLE_RATE) - st.window_start
+        if cut <= 0:
+            return
+        # words up to cut_word become context; the later committed words stay forced
+        for tokens in st.word_tokens[st.trimmed: cut_word + 1]:
+            st.prompt.extend(tokens)
+        st.prompt = st.prompt[-200:]
+        st.trimmed = cut_word + 1
+        st.forced = [t for tokens in st.word_tokens[st.trimmed:] for t in tokens]
+        st.audio = st.audio[cut:]
+        st.window_start += cut
+
+    def _final(self, st: StreamState, t: float) -> Final:
+        text = _text(st.words)
+        nbest = tuple(st.nbest) if st.nbest else ((text, 0.0),)
+        if nbest and nbest[0][0] != text:
+            nbest = ((text, nbest[0][1]),) + tuple(h for h in nbest if h[0] != text)
+        final = Final(st.id, t, text, nbest, tuple(st.words))
+        self._reset(st)
+        return final
+
+    def _reset(self, st: StreamState) -> None:
+        st.prompt = []
+        st.forced = []
+        st.words = []
+        st.word_tokens = []
+        st.trimmed = 0
+        st.utt_start = st.received
+        st.tentative = []
+        st.nbest = []
+        st.in_speech = False
+        st.shown = ("", "")
+        st.policy.reset()
+        self._drop_silence(st)
+
+    def _drop_silence(self, st: StreamState) -> None:
+        # keep a little audio before the next speech onset (VAD onsets come late)
+        keep = min(len(st.audio), int(0.3 * SAMPLE_RATE))
+        st.window_start += len(st.audio) - keep
+        st.audio = st.audio[len(st.audio) - keep:]
+
+
+def _loop_start(tentative: list[str], committed: list[str], longest: int = 20) -> int:
+    """Where the tentative words start looping, else len(tentative).
+
+    Whisper, near the end of a window, may repeat what it just said ("fail better
+    fail better") or start the sentence again: a tandem repeat of 2+ words, or a
+    repeat of the window's first four words, marks the point to cut.
+    """
+    keys = committed + tentative
+    c = len(committed)
+    for i in range(max(c, 1), len(keys)):
+        for n in range(2, longest + 1):
+            if i - n >= 0 and keys[i:i + n] == keys[i - n:i]:
+                return i - c
+        if i >= 4 and len(keys) >= i + 4 and keys[i:i + 4] == keys[:4]:
+            return i - c
+    return len(tentative)
+
+
+def _text(words: list[CommittedWord]) -> str:
+    return "".join(w.w for w in words).strip()
+
+
+def with_decode(config: StreamingConfig, **options) -> StreamingConfig:
+    return replace(config, decode=replace(config.decode, **options))

@@ -1,0 +1,140 @@
+"""Replay audio on the audio clock, as if it arrived in real time.
+
+Frames of every stream arrive when their last sample would have been
+captured (streams may start at staggered times). The batcher decides when a
+batch goes; one worker (the device) runs batches one at a time: a batch starts
+when it is emitted or when the worker is free, whichever is later, and its
+measured compute time is added to the clock. Frames that arrive while the
+worker is busy wait and join the next batch. Every event carries the time it
+would reach the user. A run over a file is therefore fast, deterministic in
+its decisions, and honest about latency.
+"""
+from __future__ import annotations
+
+import heapq
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from asr.batcher import Batch, BatcherConfig, FrameBatcher
+from asr.events import Event
+from asr.frames import FRAME_SAMPLES, Framer
+from asr.pause import PauseConfig, PauseState, PauseTracker
+from asr.streaming import StreamingRecognizer
+
+
+@dataclass(frozen=True)
+class StreamInput:
+    id: str
+    audio: np.ndarray  # 16 kHz mono float32
+    start: float = 0.0  # when the stream starts on the shared clock (s)
+    block: int = 1600  # samples per arriving block (100 ms), as a capture callback delivers
+
+
+@dataclass
+class ReplayResult:
+    events: list[Event]
+    compute_seconds: float
+    audio_seconds: float
+    batches: int
+    frames_sent: dict[str, int]
+    frames_seen: dict[str, int]
+    order_ok: dict[str, bool]
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def frames_lost(self) -> int:
+        return sum(max(0, self.frames_sent[s] - self.frames_seen.get(s, 0)) for s in self.frames_sent)
+
+    @property
+    def frames_duplicated(self) -> int:
+        return sum(max(0, self.frames_seen.get(s, 0) - self.frames_sent[s]) for s in self.frames_sent)
+
+    @property
+    def rtf(self) -> float:
+        return self.compute_seconds / self.audio_seconds if self.audio_seconds else 0.0
+
+
+def replay(inputs: list[StreamInput], recognizer: StreamingRecognizer, pause: PauseConfig = PauseConfig(),
+           batcher: BatcherConfig = BatcherConfig(), on_event=None) -> ReplayResult:
+    """Run the streams through framer -> pause tracker -> batcher -> recognizer."""
+    framers = {s.id: Framer(s.id) for s in inputs}
+    trackers = {s.id: PauseTracker(pause) for s in inputs}
+    fb = FrameBatcher(batcher)
+    arrivals = []  # (time, seq, stream, block or None for the end)
+    seq = 0
+    for s in inputs:
+        for i in range(0, len(s.audio), s.block):
+            chunk = s.audio[i:i + s.block]
+            arrivals.append((s.start + (i + len(chunk)) / 16000, seq, s.id, chunk))
+            seq += 1
+        arrivals.append((s.start + len(s.audio) / 16000, seq, s.id, None))
+        seq += 1
+    heapq.heapify(arrivals)
+
+    events: list[Event] = []
+    frame_state: dict[tuple[str, int], PauseState] = {}
+    sent = {s.id: 0 for s in inputs}
+    ready: Batch | None = None
+    free_at = 0.0
+    compute = 0.0
+    batches = 0
+    reasons: dict[str, int] = {}
+
+    def run(b: Batch) -> None:
+        nonlocal free_at, compute, batches
+        start = max(b.time, free_at)
+        t0 = time.perf_counter()
+        states = {s: frame_state.pop((s, fs[-1].index)) for s, fs in b.frames.items()}
+        for s, fs in b.frames.items():  # the batch's own frames only, not later arrivals
+            for f in fs[:-1]:
+                frame_state.pop((s, f.index), None)
+        out = recognizer.step(b, states, lambda: start + time.perf_counter() - t0)
+        spent = time.perf_counter() - t0
+        compute += spent
+        free_at = start + spent
+        batches += 1
+        reasons[b.reason] = reasons.get(b.reason, 0) + 1
+        for e in out:
+            events.append(e)
+            if on_event:
+                on_event(e)
+
+    while arrivals:
+        now, _, sid, chunk = heapq.heappop(arrivals)
+        if ready is not None and free_at <= now:
+            run(ready)
+            ready = None
+        frames = framers[sid].push(chunk) if chunk is not None else framers[sid].close()
+        for f in frames:
+            sent[sid] += 1
+            state = frame_state[(sid, f.index)] = trackers[sid].update(f)
+            b = fb.add(f, now, state.pause_ms)
+            if b is not None:
+                ready = b if ready is None else _merge(ready, b)
+        b = fb.tick(now)
+        if b is not None:
+            ready = b if ready is None else _merge(ready, b)
+        if ready is not None and free_at <= now:
+            run(ready)
+            ready = None
+    rest = fb.flush(free_at)
+    if rest is not None:
+        ready = rest if ready is None else _merge(ready, rest)
+    if ready is not None:
+        run(ready)
+    seen = {s: st.frames_seen for s, st in recognizer.streams.items()}
+    order = {s: st.frame_indices_ok for s, st in recognizer.streams.items()}
+    audio = sum(len(s.audio) for s in inputs) / 16000
+    return ReplayResult(events, compute, audio, batches, sent, seen, order, reasons)
+
+
+def _merge(a: Batch, b: Batch) -> Batch:
+    frames = {k: list(v) for k, v in a.frames.items()}
+    for k, v in b.frames.items():
+        frames.setdefault(k, []).extend(v)
+    return Batch(frames, a.reason, a.time)
+
+
+__all__ = ["StreamInput", "ReplayResult", "replay", "FRAME_SAMPLES"]

@@ -1,0 +1,133 @@
+"""Streaming benchmark: WER of committed words, word commit latency, streams.
+
+Clips are laid end to end in ``streams`` lanes (one lane = one user talking
+to the engine), each followed by ``gap`` seconds of silence; lanes start
+staggered. Everything is replayed on the audio clock (bench/replay.py).
+
+- WER: the committed words that start inside a clip's span, against its text.
+- Commit latency: commit time minus the word's end, where the end comes from
+  the offline recognizer's word alignment of the same clip (same model, full
+  context), matched to the committed words by sequence alignment.
+"""
+from __future__ import annotations
+
+import difflib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from asr.audio import read_audio
+from asr.batcher import BatcherConfig
+from asr.events import Final
+from asr.lookahead import TentativeWord, parse_policy
+from asr.recognizer import Recognizer, RecognizerConfig
+from asr.streaming import StreamingConfig, StreamingRecognizer
+from asr.whisper.load import load_model
+
+from .manifest import Item, load_manifest
+from .replay import StreamInput, replay
+from .wer import corpus_wer, normalize
+
+
+@dataclass
+class Lane:
+    audio: np.ndarray
+    spans: list[tuple[Item, float, float]]  # item, start, end on the lane's clock
+
+
+def build_lanes(items: list[Item], audio: dict[str, np.ndarray], streams: int, gap: float) -> list[Lane]:
+    lanes: list[list[Item]] = [[] for _ in range(streams)]
+    for i, it in enumerate(items):
+        lanes[i % streams].append(it)
+    out = []
+    silence = np.zeros(int(gap * 16000), np.float32)
+    for lane in lanes:
+        parts, spans, t = [silence[:8000]], [], 0.5
+        for it in lane:
+            a = audio[it.id]
+            spans.append((it, t, t + len(a) / 16000))
+            parts += [a, silence]
+            t += len(a) / 16000 + gap
+        out.append(Lane(np.concatenate(parts), spans))
+    return out
+
+
+def reference_words(items: list[Item], audio: dict[str, np.ndarray], lm) -> dict[str, list]:
+    rec = Recognizer(RecognizerConfig(device=str(lm.device)), loaded=lm)
+    out = {}
+    for i, t in rec._run((it.id, iter([audio[it.id]])) for it in items):
+        out[i] = [(TentativeWord(w.word, w.start, w.end, w.probability).key, w.end) for w in t.words]
+    return out
+
+
+def evaluate(items: list[Item], lookahead: str, streams: int = 1, gap: float = 2.0, stagger: float = 0.7,
+             config: StreamingConfig = StreamingConfig(), batcher: BatcherConfig = BatcherConfig(),
+             lm=None, refs=None, audio=None) -> dict:
+    lm = lm or load_model("tiny.en", "cpu")
+    audio = audio or {it.id: read_audio(it.audio) for it in items}
+    refs = refs if refs is not None else reference_words(items, audio, lm)
+    lanes = build_lanes(items, audio, streams, gap)
+    rec = StreamingRecognizer(lm, config, lambda: parse_policy(lookahead))
+    inputs = [StreamInput(f"s{k}", lane.audio, start=k * stagger) for k, lane in enumerate(lanes)]
+    result = replay(inputs, rec, batcher=batcher)
+    words = {f"s{k}": [] for k in range(len(lanes))}
+    for e in result.events:
+        if isinstance(e, Final):
+            words[e.stream].extend(e.words)
+    hyps, lat = {}, []
+    for k, lane in enumerate(lanes):
+        sid, offset = f"s{k}", k * stagger
+        for it, start, end in lane.spans:
+            mine = [w for w in words[sid] if start - gap / 2 <= w.start < end + gap / 2]
+            hyps[it.id] = "".join(w.w for w in mine).strip()
+            ref = refs[it.id]
+            keys = [TentativeWord(w.w, 0, 0, 0).key for w in mine]
+            sm = difflib.SequenceMatcher(a=keys, b=[r[0] for r in ref], autojunk=False)
+            for block in sm.get_matching_blocks():
+                for j in range(block.size):
+                    w, (_, ref_end) = mine[block.a + j], ref[block.b + j]
+                    lat.append(w.committed_at - (offset + start + ref_end))
+    wer = corpus_wer([it.text for it in items], [hyps[it.id] for it in items])
+    lat_ms = np.array(lat) * 1000 if lat else np.array([np.nan])
+    return {
+        "lookahead": lookahead, "streams": streams, "clips": len(items), "wer": round(wer, 2),
+        "latency_p50_ms": round(float(np.percentile(lat_ms, 50)), 1),
+        "latency_p90_ms": round(float(np.percentile(lat_ms, 90)), 1),
+        "words_timed": len(lat), "rtf": round(result.rtf, 3), "batches": result.batches,
+        "batch_reasons": result.reasons, "frames_lost": result.frames_lost,
+        "frames_duplicated": result.frames_duplicated, "frames_in_order": all(result.order_ok.values()),
+        "passes": rec.passes,
+    }
+
+
+def main(args) -> int:
+    torch.set_num_threads(args.threads)
+    items = load_manifest(args.manifest)[:: args.every][: args.limit] if args.limit else load_manifest(args.manifest)[:: args.every]
+    lm = load_model(args.model, args.device)
+    audio = {it.id: read_audio(it.audio) for it in items}
+    print(f"{len(items)} clips, {sum(len(a) for a in audio.values()) / 16000 / 60:.1f} min of speech", file=sys.stderr)
+    refs = reference_words(items, audio, lm)
+    offline = corpus_wer([it.text for it in items], [" ".join(k for k, _ in refs[it.id]) for it in items])
+    rows = []
+    for spec in args.lookahead:
+        for n in args.streams:
+            for batched in ([True, False] if args.compare_batching else [True]):
+                batcher = BatcherConfig() if batched else BatcherConfig(target_frames=1, max_wait_ms=0)
+                r = evaluate(items, spec, n, config=StreamingConfig(), batcher=batcher, lm=lm, refs=refs, audio=audio)
+                r["batching"] = batched
+                rows.append(r)
+                print(json.dumps(r), file=sys.stderr)
+    print(f"offline WER on these clips (same model, word keys): {offline:.2f} %")
+    print(f"{'lookahead':<20}{'streams':>8}{'batch':>7}{'WER %':>8}{'P50 ms':>9}{'P90 ms':>9}{'RTF':>7}{'lost':>6}{'dup':>5}")
+    for r in rows:
+        print(f"{r['lookahead']:<20}{r['streams']:>8}{'on' if r['batching'] else 'off':>7}{r['wer']:>8.2f}"
+              f"{r['latency_p50_ms']:>9.0f}{r['latency_p90_ms']:>9.0f}{r['rtf']:>7.3f}{r['frames_lost']:>6}"
+              f"{r['frames_duplicated']:>5}")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"offline_wer": offline, "runs": rows}, indent=1))
+    return 0
