@@ -175,8 +175,11 @@ class StreamingRecognizer:
                 end = offset + (r.tokens[-1] - tb) * 0.02 if closed else st.audio_end
                 st.tentative[-1] = replace(last, until=min(end, st.audio_end))
             before = _text(st.words)
-            st.nbest = [((before + self.tok.decode([t for t in toks if t < self.tok.eot])).strip(),
-                         score / max(1, len(toks))) for toks, score, _ in r.nbest]
+            nbest: dict[str, float] = {}
+            for toks, score, _ in r.nbest:  # the same words with other timestamps count once
+                text = (before + self.tok.decode([t for t in toks if t < self.tok.eot])).strip()
+                nbest[text] = max(nbest.get(text, -math.inf), score / max(1, len(toks)))
+            st.nbest = sorted(nbest.items(), key=lambda h: h[1], reverse=True)
 
     def _until_loop(self, st: StreamState, tokens: list[int]) -> list[int]:
         """The new text tokens, cut where they start to loop (before alignment:
@@ -266,14 +269,15 @@ def _loop_start(tentative: list[str], committed: list[str], longest: int = 20) -
     """Where the tentative words start looping, else len(tentative).
 
     Whisper, near the end of a window, may repeat what it just said ("fail better
-    fail better") or start the sentence again: a tandem repeat of 2+ words, or a
-    repeat of the window's first four words, marks the point to cut.
+    fail better") or start the sentence again: a tandem repeat of 3+ words (2 at
+    the very end), or a repeat of the window's first four words, marks the cut.
     """
     keys = committed + tentative
     c = len(committed)
     for i in range(max(c, 1), len(keys)):
         for n in range(2, longest + 1):
-            if i - n >= 0 and keys[i:i + n] == keys[i - n:i]:
+            # two words may repeat in real speech ("again, fail again, fail"); a loop runs to the end
+            if i - n >= 0 and keys[i:i + n] == keys[i - n:i] and (n >= 3 or i + n == len(keys)):
                 return i - c
         if i >= 4 and len(keys) >= i + 4 and keys[i:i + 4] == keys[:4]:
             return i - c

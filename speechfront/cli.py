@@ -6,7 +6,7 @@ import logging
 import sys
 from pathlib import Path
 
-from . import transcribe
+from . import stream, transcribe
 
 DEMO_CLIP = Path(__file__).parent / "data" / "beckett.wav"
 
@@ -28,15 +28,32 @@ def _bench_offline_args(p) -> None:
     p.add_argument("--json", default="bench-results/offline.json", help="where to write the JSON result")
 
 
+def _bench_streaming_args(p) -> None:
+    from bench.manifest import DEFAULT_MANIFEST
+
+    p.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
+    p.add_argument("--every", type=int, default=7, help="every Kth clip (default 7: about 100 clips)")
+    p.add_argument("--limit", type=int, help="at most N clips")
+    p.add_argument("--lookahead", nargs="+", default=["fixed:500", "fixed:1000", "dynamic", "local-agreement"])
+    p.add_argument("--streams", nargs="+", type=int, default=[1])
+    p.add_argument("--compare-batching", action="store_true", help="also run with batching off")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--model", default="tiny.en")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--json", default="bench-results/streaming.json")
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="speechfront", description="Streaming speech front-end engine.")
     ap.add_argument("-v", "--verbose", action="store_true")
     sub = ap.add_subparsers(dest="command", required=True)
     transcribe.add_arguments(sub.add_parser("transcribe", help="transcribe audio files or a manifest"))
+    stream.add_arguments(sub.add_parser("stream", help="replay files as live streams, print events"))
     demo = sub.add_parser("demo", help="transcribe the bundled demo clip")
     demo.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     bench = sub.add_parser("bench", help="benchmarks against peers").add_subparsers(dest="bench", required=True)
     _bench_offline_args(bench.add_parser("offline", help="WER and throughput against faster-whisper"))
+    _bench_streaming_args(bench.add_parser("streaming", help="streaming WER, commit latency, streams"))
     return ap
 
 
@@ -49,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
         ns = parser().parse_args(["transcribe", str(DEMO_CLIP), "--device", args.device])
         print(f"{DEMO_CLIP.name} (Samuel Beckett, read; from the moonshine-voice package, MIT):", file=sys.stderr)
         return transcribe.run(ns)
+    if args.command == "stream":
+        return stream.run(args)
+    if args.command == "bench" and args.bench == "streaming":
+        from bench.streaming import main as streaming
+
+        return streaming(args)
     if args.command == "bench" and args.bench == "offline":
         from bench.offline import main as offline
 

@@ -11,6 +11,8 @@ import math
 import numpy as np
 import torch
 
+from .. import kernels
+
 SAMPLE_RATE = 16000
 N_FFT = 400
 HOP = 160
@@ -58,12 +60,17 @@ class LogMel:
         spec = torch.stft(audio, N_FFT, HOP, window=self.window, return_complex=True)
         return spec[..., :-1].abs() ** 2
 
-    def __call__(self, audio: torch.Tensor) -> torch.Tensor:
+    def __call__(self, audio: torch.Tensor, use_triton: bool | None = None) -> torch.Tensor:
         if audio.dim() == 1:
             audio = audio[None]
         audio = audio.to(self.device, torch.float32)
-        mel = self.filters @ self.power(audio)
-        log_spec = mel.clamp_min(1e-10).log10()
+        if use_triton is None:
+            use_triton = self.device.type == "cuda" and kernels.available()
+        if use_triton:  # power, mel projection and log fused in one kernel
+            spec = torch.stft(audio, N_FFT, HOP, window=self.window, return_complex=True)[..., :-1]
+            log_spec = kernels.log10_mel(spec, self.filters)
+        else:
+            log_spec = (self.filters @ self.power(audio)).clamp_min(1e-10).log10()
         peak = log_spec.amax(dim=(-2, -1), keepdim=True)
         log_spec = torch.maximum(log_spec, peak - 8.0)
         return (log_spec + 4.0) / 4.0

@@ -1,0 +1,87 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from asr.batcher import BatcherConfig, FrameBatcher
+from asr.frames import FRAME_SAMPLES, Framer
+
+
+@given(st.lists(st.integers(0, 3000), min_size=1, max_size=30))
+def test_framer_cuts_exact_frames_and_loses_nothing(sizes):
+    total = sum(sizes)
+    x = np.arange(total, dtype=np.float32)
+    fr = Framer("s")
+    frames, at = [], 0
+    for n in sizes:
+        frames += fr.push(x[at:at + n])
+        at += n
+    frames += fr.close()
+    assert all(len(f.samples) == FRAME_SAMPLES for f in frames)
+    assert [f.index for f in frames] == list(range(len(frames)))
+    assert frames[-1].last and not any(f.last for f in frames[:-1])
+    joined = np.concatenate([f.samples for f in frames])
+    assert np.array_equal(joined[:total], x)
+    assert not joined[total:].any() and len(joined) - total < FRAME_SAMPLES or total % FRAME_SAMPLES == 0
+    assert frames[0].start == 0.0 and frames[1:2] == [] or frames[1].start == pytest.approx(0.03)
+
+
+def test_framer_resamples_and_rejects_use_after_close():
+    fr = Framer("s", sample_rate=48000)
+    frames = fr.push(np.zeros(48000, np.float32)) + fr.close()
+    assert abs(len(frames) * FRAME_SAMPLES - 16000) <= FRAME_SAMPLES
+    with pytest.raises(RuntimeError):
+        fr.push(np.zeros(10))
+    with pytest.raises(ValueError):
+        Framer("s", 0)
+
+
+# arrival patterns: (stream, samples in the block, pause after this block in ms)
+arrivals = st.lists(st.tuples(st.integers(0, 5), st.integers(1, 2000), st.sampled_from([0, 0, 0, 100, 250, 900])),
+                    min_size=1, max_size=120)
+
+
+@settings(max_examples=150, deadline=None)
+@given(arrivals, st.integers(1, 64), st.sampled_from([60.0, 210.0, 600.0]), st.sampled_from([0.0, 90.0, 300.0]))
+def test_batcher_never_drops_duplicates_or_reorders(pattern, target, flush_pause, max_wait):
+    fb = FrameBatcher(BatcherConfig(target_frames=target, flush_pause_ms=flush_pause, max_wait_ms=max_wait))
+    framers: dict[str, Framer] = {}
+    sent: dict[str, list[int]] = {}
+    got: dict[str, list[int]] = {}
+    now = 0.0
+
+    def take(b):
+        if b is None:
+            return
+        assert b.size > 0
+        for s, frames in b.frames.items():
+            got.setdefault(s, []).extend(f.index for f in frames)
+
+    for stream, n, pause in pattern:
+        sid = f"s{stream}"
+        fr = framers.setdefault(sid, Framer(sid))
+        now += n / 16000 / 3  # streams interleave, the clock moves on
+        for f in fr.push(np.zeros(n, np.float32)):
+            sent.setdefault(sid, []).append(f.index)
+            take(fb.add(f, now, pause))
+        take(fb.tick(now))
+    for sid, fr in framers.items():  # every stream ends
+        for f in fr.close():
+            sent.setdefault(sid, []).append(f.index)
+            take(fb.add(f, now, 0.0))
+    take(fb.flush(now))
+    assert fb.pending == 0
+    assert got == sent  # same frames, each once, in order, per stream
+
+
+def test_batcher_reasons():
+    fb = FrameBatcher(BatcherConfig(target_frames=3, flush_pause_ms=200, max_wait_ms=100))
+    fr = Framer("a")
+    f = fr.push(np.zeros(480 * 10, np.float32))
+    assert fb.add(f[0], 0.0) is None and fb.add(f[1], 0.03) is None
+    assert fb.add(f[2], 0.06).reason == "full"
+    assert fb.add(f[3], 0.09, pause_ms=250).reason == "pause"
+    assert fb.add(f[4], 0.12, pause_ms=280) is None  # the same pause flushes once
+    assert fb.tick(0.30).reason == "deadline"
+    last = fr.close()[-1]
+    assert fb.add(last, 0.4).reason == "end"

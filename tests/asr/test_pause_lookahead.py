@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+
+from asr.frames import Framer
+from asr.lookahead import DynamicLookahead, FixedLookahead, LocalAgreement, TentativeWord, parse_policy
+from asr.pause import PauseConfig, PauseTracker
+
+
+@pytest.mark.parametrize("vad", ["silero", "energy"])
+def test_pause_tracker_on_speech_then_silence(demo_audio, vad):
+    # 1 s silence, the demo's first 2.2 s ("Ever tried."), then 1.5 s silence
+    x = np.concatenate([np.zeros(16000, np.float32), demo_audio[:35000], np.zeros(24000, np.float32)])
+    fr = Framer("s")
+    tracker = PauseTracker(PauseConfig(vad=vad))
+    states = [tracker.update(f) for f in fr.push(x) + fr.close()]
+    speech = [s for s in states if s.speech]
+    assert speech, "no speech found"
+    first = speech[0]
+    assert 1.0 <= first.speech_start <= 1.6
+    assert states[20].pause_ms == 0.0 and not states[20].speech  # before any speech: no pause yet
+    end = states[-1]
+    assert not end.speech and end.speech_end is not None
+    assert 2.0 <= end.speech_end <= 3.4
+    assert end.pause_ms == pytest.approx((len(states) * 0.03 - end.speech_end) * 1000, abs=1)
+    pauses = [s.pause_ms for s in states if s.speech_end == end.speech_end]
+    assert pauses == sorted(pauses) and pauses[-1] > 1000  # grows through the final pause
+
+
+def w(text, end, prob=0.9, start=None):
+    return TentativeWord(text, end - 0.2 if start is None else start, end, prob)
+
+
+def test_fixed_lookahead():
+    p = FixedLookahead(500)
+    words = [w(" a", 1.0), w(" b", 1.4), w(" c", 1.8)]
+    assert p.commit(words, 1.95) == 2
+    assert p.commit([w(" a...", 1.0)], 5.0) == 0  # a cut-off word never commits
+
+
+def test_dynamic_commits_stable_confident_words_and_waits_on_doubt():
+    p = DynamicLookahead(threshold=0.5, stable_ms=300, max_ms=1000)
+    assert p.commit([w(" the", 0.5), w(" cat", 0.9)], 1.0) == 0  # first sight: nothing is stable yet
+    assert p.commit([w(" the", 0.5), w(" cat", 0.9)], 1.2) == 0  # held 200 ms only
+    assert p.commit([w(" the", 0.5), w(" cat", 0.9, prob=0.2)], 1.35) == 1  # "cat" is unsure
+    assert p.commit([w(" cat", 0.9, prob=0.2)], 1.6) == 0
+    assert p.commit([w(" cat", 0.9, prob=0.2)], 1.95) == 1  # 1 s of right context forces it
+
+
+def test_dynamic_restarts_the_clock_when_an_earlier_word_changes():
+    p = DynamicLookahead(threshold=0.5, stable_ms=300, max_ms=5000)
+    p.commit([w(" a", 0.3), w(" b", 0.6)], 1.0)
+    assert p.commit([w(" x", 0.3), w(" b", 0.6)], 1.5) == 0
+    assert p.commit([w(" x", 0.3), w(" b", 0.6)], 1.9) == 2
+
+
+def test_local_agreement_commits_the_agreed_prefix():
+    p = LocalAgreement()
+    assert p.interval == 1.0
+    assert p.commit([w(" a", 1), w(" b", 2)], 2) == 0
+    assert p.commit([w(" a", 1), w(" c", 2), w(" d", 3)], 3) == 1
+    assert p.commit([w(" c", 2), w(" d", 3)], 4) == 2
+
+
+def test_parse_policy():
+    assert isinstance(parse_policy("fixed:750"), FixedLookahead) and parse_policy("fixed:750").ms == 750
+    assert isinstance(parse_policy("dynamic"), DynamicLookahead)
+    assert isinstance(parse_policy("la2"), LocalAgreement)
+    with pytest.raises(ValueError):
+        parse_policy("soon")

@@ -1,0 +1,62 @@
+"""The streaming engine end to end on the demo clip, replayed on the audio clock."""
+import json
+
+import numpy as np
+import pytest
+
+from asr.events import Final, Partial, to_json
+from asr.lookahead import parse_policy
+from asr.streaming import StreamingRecognizer, _loop_start
+from bench.replay import StreamInput, replay
+from bench.wer import normalize
+from tests.conftest import DEMO_TEXT
+
+
+@pytest.fixture(scope="module")
+def lm(recognizer):
+    return recognizer.lm
+
+
+@pytest.mark.parametrize("policy", ["dynamic", "fixed:500", "local-agreement"])
+def test_demo_clip_streams_to_the_right_words(lm, demo_audio, policy):
+    rec = StreamingRecognizer(lm, policy_factory=lambda: parse_policy(policy))
+    audio = np.concatenate([np.zeros(8000, np.float32), demo_audio, np.zeros(32000, np.float32)])
+    r = replay([StreamInput("s0", audio)], rec)
+    assert r.frames_lost == 0 and r.frames_duplicated == 0 and all(r.order_ok.values())
+    finals = [e for e in r.events if isinstance(e, Final)]
+    text = " ".join(f.text for f in finals)
+    assert normalize(text) == normalize(DEMO_TEXT)
+    partials = [e for e in r.events if isinstance(e, Partial)]
+    times = [e.t for e in r.events]
+    assert times == sorted(times)  # events reach the user in order
+    # committed text only grows within an utterance: a committed word is never revised
+    for a, b in zip(partials, partials[1:]):
+        if b.t < finals[0].t or a.t > finals[0].t:
+            assert b.committed.startswith(a.committed)
+    for f in finals:
+        for word in f.words:
+            assert word.committed_at >= word.end - 0.05  # committed after it was heard...
+            assert word.committed_at <= f.t  # ...and no later than its final
+    json.loads(to_json(finals[0]))
+
+
+def test_two_staggered_streams_batched_together(lm, demo_audio):
+    rec = StreamingRecognizer(lm, policy_factory=lambda: parse_policy("dynamic"))
+    a = np.concatenate([demo_audio[:40000], np.zeros(32000, np.float32)])
+    r = replay([StreamInput("a", a), StreamInput("b", a, start=0.5)], rec)
+    assert r.frames_lost == 0 and r.frames_duplicated == 0
+    texts = {e.stream: normalize(e.text) for e in r.events if isinstance(e, Final)}
+    assert texts["a"] == texts["b"] == "ever tried ever failed"
+
+
+def test_silence_stream_gives_no_events_and_bounded_buffer(lm):
+    rec = StreamingRecognizer(lm)
+    r = replay([StreamInput("q", np.zeros(16000 * 20, np.float32))], rec)
+    assert r.events == [] and rec.passes == 0
+    assert len(rec.streams["q"].audio) <= 16000  # silence is not kept
+
+
+def test_loop_guard():
+    assert _loop_start(["fail", "better", "fail", "better"], ["fail", "again"]) == 2
+    assert _loop_start(["lace", "was", "of", "a", "the", "lace", "was", "of", "a"], ["the"]) == 4
+    assert _loop_start(["try", "again", "fail", "again", "fail", "better"], ["no", "matter"]) == 6
