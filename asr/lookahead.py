@@ -114,11 +114,12 @@ class LocalAgreement:
 
 
 def parse_policy(spec: str):
-    """'fixed:500', 'dynamic', 'local-agreement' (or 'la2')."""
+    """'fixed:500', 'dynamic' (or 'dynamic:STABLE_MS:MAX_MS'), 'local-agreement' (or 'la2')."""
     if spec.startswith("fixed:"):
         return FixedLookahead(float(spec.split(":", 1)[1]))
-    if spec == "dynamic":
-        return DynamicLookahead()
+    if spec == "dynamic" or spec.startswith("dynamic:"):
+        ms = [float(x) for x in spec.split(":")[1:]]  # dynamic[:STABLE_MS[:MAX_MS]]
+        return DynamicLookahead(**dict(zip(("stable_ms", "max_ms"), ms)))
     if spec in ("local-agreement", "la2", "local-agreement-2"):
         return LocalAgreement()
     raise ValueError(f"unknown lookahead {spec!r}: use fixed:MS, dynamic or local-agreement")

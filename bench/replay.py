@@ -57,11 +57,15 @@ class ReplayResult:
 
 
 def replay(inputs: list[StreamInput], recognizer: StreamingRecognizer, pause: PauseConfig = PauseConfig(),
-           batcher: BatcherConfig = BatcherConfig(), on_event=None) -> ReplayResult:
-    """Run the streams through framer -> pause tracker -> batcher -> recognizer."""
+           batcher: BatcherConfig = BatcherConfig(), on_event=None, across_streams: bool = True) -> ReplayResult:
+    """Run the streams through framer -> pause tracker -> batcher -> recognizer.
+
+    across_streams=False gives each stream a batcher of its own: the same flush
+    rules, but one stream per pass (what a one-model-per-stream engine does).
+    """
     framers = {s.id: Framer(s.id) for s in inputs}
     trackers = {s.id: PauseTracker(pause) for s in inputs}
-    fb = FrameBatcher(batcher)
+    batchers = {(s.id if not across_streams else "*"): FrameBatcher(batcher) for s in inputs}
     arrivals = []  # (time, seq, stream, block or None for the end)
     seq = 0
     for s in inputs:
@@ -76,7 +80,7 @@ def replay(inputs: list[StreamInput], recognizer: StreamingRecognizer, pause: Pa
     events: list[Event] = []
     frame_state: dict[tuple[str, int], PauseState] = {}
     sent = {s.id: 0 for s in inputs}
-    ready: Batch | None = None
+    ready: dict[str, Batch] = {}  # per batcher key, waiting for the worker
     free_at = 0.0
     compute = 0.0
     batches = 0
@@ -101,29 +105,31 @@ def replay(inputs: list[StreamInput], recognizer: StreamingRecognizer, pause: Pa
             if on_event:
                 on_event(e)
 
+    def queue(key: str, b: Batch | None) -> None:
+        if b is not None:
+            ready[key] = b if key not in ready else _merge(ready[key], b)
+
+    def work(now: float) -> None:
+        while ready and free_at <= now:  # oldest waiting batch first
+            key = min(ready, key=lambda k: ready[k].time)
+            run(ready.pop(key))
+
     while arrivals:
         now, _, sid, chunk = heapq.heappop(arrivals)
-        if ready is not None and free_at <= now:
-            run(ready)
-            ready = None
+        work(now)
+        key = sid if not across_streams else "*"
+        fb = batchers[key]
         frames = framers[sid].push(chunk) if chunk is not None else framers[sid].close()
         for f in frames:
             sent[sid] += 1
             state = frame_state[(sid, f.index)] = trackers[sid].update(f)
-            b = fb.add(f, now, state.pause_ms)
-            if b is not None:
-                ready = b if ready is None else _merge(ready, b)
-        b = fb.tick(now)
-        if b is not None:
-            ready = b if ready is None else _merge(ready, b)
-        if ready is not None and free_at <= now:
-            run(ready)
-            ready = None
-    rest = fb.flush(free_at)
-    if rest is not None:
-        ready = rest if ready is None else _merge(ready, rest)
-    if ready is not None:
-        run(ready)
+            queue(key, fb.add(f, now, state.pause_ms))
+        for k, other in batchers.items():
+            queue(k, other.tick(now))
+        work(now)
+    for k, fb in batchers.items():
+        queue(k, fb.flush(free_at))
+    work(float("inf"))
     seen = {s: st.frames_seen for s, st in recognizer.streams.items()}
     order = {s: st.frame_indices_ok for s, st in recognizer.streams.items()}
     audio = sum(len(s.audio) for s in inputs) / 16000

@@ -60,20 +60,21 @@ def reference_words(items: list[Item], audio: dict[str, np.ndarray], lm) -> dict
     rec = Recognizer(RecognizerConfig(device=str(lm.device)), loaded=lm)
     out = {}
     for i, t in rec._run((it.id, iter([audio[it.id]])) for it in items):
-        out[i] = [(TentativeWord(w.word, w.start, w.end, w.probability).key, w.end) for w in t.words]
+        out[i] = {"text": t.text, "words": [(TentativeWord(w.word, w.start, w.end, w.probability).key, w.end)
+                                            for w in t.words]}
     return out
 
 
 def evaluate(items: list[Item], lookahead: str, streams: int = 1, gap: float = 2.0, stagger: float = 0.7,
              config: StreamingConfig = StreamingConfig(), batcher: BatcherConfig = BatcherConfig(),
-             lm=None, refs=None, audio=None) -> dict:
+             lm=None, refs=None, audio=None, across_streams: bool = True) -> dict:
     lm = lm or load_model("tiny.en", "cpu")
     audio = audio or {it.id: read_audio(it.audio) for it in items}
     refs = refs if refs is not None else reference_words(items, audio, lm)
     lanes = build_lanes(items, audio, streams, gap)
     rec = StreamingRecognizer(lm, config, lambda: parse_policy(lookahead))
     inputs = [StreamInput(f"s{k}", lane.audio, start=k * stagger) for k, lane in enumerate(lanes)]
-    result = replay(inputs, rec, batcher=batcher)
+    result = replay(inputs, rec, batcher=batcher, across_streams=across_streams)
     words = {f"s{k}": [] for k in range(len(lanes))}
     for e in result.events:
         if isinstance(e, Final):
@@ -84,7 +85,7 @@ def evaluate(items: list[Item], lookahead: str, streams: int = 1, gap: float = 2
         for it, start, end in lane.spans:
             mine = [w for w in words[sid] if start - gap / 2 <= w.start < end + gap / 2]
             hyps[it.id] = "".join(w.w for w in mine).strip()
-            ref = refs[it.id]
+            ref = refs[it.id]["words"]
             keys = [TentativeWord(w.w, 0, 0, 0).key for w in mine]
             sm = difflib.SequenceMatcher(a=keys, b=[r[0] for r in ref], autojunk=False)
             for block in sm.get_matching_blocks():
@@ -111,13 +112,12 @@ def main(args) -> int:
     audio = {it.id: read_audio(it.audio) for it in items}
     print(f"{len(items)} clips, {sum(len(a) for a in audio.values()) / 16000 / 60:.1f} min of speech", file=sys.stderr)
     refs = reference_words(items, audio, lm)
-    offline = corpus_wer([it.text for it in items], [" ".join(k for k, _ in refs[it.id]) for it in items])
+    offline = corpus_wer([it.text for it in items], [refs[it.id]["text"] for it in items])
     rows = []
     for spec in args.lookahead:
         for n in args.streams:
             for batched in ([True, False] if args.compare_batching else [True]):
-                batcher = BatcherConfig() if batched else BatcherConfig(target_frames=1, max_wait_ms=0)
-                r = evaluate(items, spec, n, config=StreamingConfig(), batcher=batcher, lm=lm, refs=refs, audio=audio)
+                r = evaluate(items, spec, n, lm=lm, refs=refs, audio=audio, across_streams=batched)
                 r["batching"] = batched
                 rows.append(r)
                 print(json.dumps(r), file=sys.stderr)

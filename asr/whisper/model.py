@@ -246,6 +246,16 @@ def _lin(sd, dst, w, src):
     sd[dst + ".weight"], sd[dst + ".bias"] = w[src + "/weight"], w[src + "/bias"]
 
 
+def _block(sd, dst, w, src):
+    """Self-attention and feed-forward: the parts encoder and decoder blocks share."""
+    _ln(sd, dst + ".attn_ln", w, src + "/self_attention/layer_norm")
+    _lin(sd, dst + ".attn.qkv", w, src + "/self_attention/linear_0")
+    _lin(sd, dst + ".attn.out", w, src + "/self_attention/linear_1")
+    _ln(sd, dst + ".mlp_ln", w, src + "/ffn/layer_norm")
+    _lin(sd, dst + ".mlp.0", w, src + "/ffn/linear_0")
+    _lin(sd, dst + ".mlp.2", w, src + "/ffn/linear_1")
+
+
 def _state_dict(w: dict[str, torch.Tensor], dims: Dims) -> dict[str, torch.Tensor]:
     sd: dict[str, torch.Tensor] = {}
     for conv in ("conv1", "conv2"):
@@ -253,26 +263,15 @@ def _state_dict(w: dict[str, torch.Tensor], dims: Dims) -> dict[str, torch.Tenso
     sd["encoder.pos"] = w["encoder/position_encodings/encodings"]
     _ln(sd, "encoder.ln", w, "encoder/layer_norm")
     for i in range(dims.n_audio_layer):
-        src, dst = f"encoder/layer_{i}", f"encoder.blocks.{i}"
-        _ln(sd, dst + ".attn_ln", w, src + "/self_attention/layer_norm")
-        _lin(sd, dst + ".attn.qkv", w, src + "/self_attention/linear_0")
-        _lin(sd, dst + ".attn.out", w, src + "/self_attention/linear_1")
-        _ln(sd, dst + ".mlp_ln", w, src + "/ffn/layer_norm")
-        _lin(sd, dst + ".mlp.0", w, src + "/ffn/linear_0")
-        _lin(sd, dst + ".mlp.2", w, src + "/ffn/linear_1")
+        _block(sd, f"encoder.blocks.{i}", w, f"encoder/layer_{i}")
     sd["decoder.embed.weight"] = w["decoder/embeddings/weight"]
     sd["decoder.pos"] = w["decoder/position_encodings/encodings"]
     _ln(sd, "decoder.ln", w, "decoder/layer_norm")
     for i in range(dims.n_text_layer):
         src, dst = f"decoder/layer_{i}", f"decoder.blocks.{i}"
-        _ln(sd, dst + ".attn_ln", w, src + "/self_attention/layer_norm")
-        _lin(sd, dst + ".attn.qkv", w, src + "/self_attention/linear_0")
-        _lin(sd, dst + ".attn.out", w, src + "/self_attention/linear_1")
+        _block(sd, dst, w, src)
         _ln(sd, dst + ".cross_ln", w, src + "/attention/layer_norm")
         _lin(sd, dst + ".cross.q", w, src + "/attention/linear_0")
         _lin(sd, dst + ".cross.kv", w, src + "/attention/linear_1")
         _lin(sd, dst + ".cross.out", w, src + "/attention/linear_2")
-        _ln(sd, dst + ".mlp_ln", w, src + "/ffn/layer_norm")
-        _lin(sd, dst + ".mlp.0", w, src + "/ffn/linear_0")
-        _lin(sd, dst + ".mlp.2", w, src + "/ffn/linear_1")
     return {k: v.float() for k, v in sd.items()}

@@ -60,3 +60,11 @@ def test_loop_guard():
     assert _loop_start(["fail", "better", "fail", "better"], ["fail", "again"]) == 2
     assert _loop_start(["lace", "was", "of", "a", "the", "lace", "was", "of", "a"], ["the"]) == 4
     assert _loop_start(["try", "again", "fail", "again", "fail", "better"], ["no", "matter"]) == 6
+
+
+def test_per_stream_batching_keeps_every_frame(lm, demo_audio):
+    rec = StreamingRecognizer(lm, policy_factory=lambda: parse_policy("fixed:500"))
+    a = np.concatenate([demo_audio[:24000], np.zeros(24000, np.float32)])
+    r = replay([StreamInput("a", a), StreamInput("b", a, start=0.2)], rec, across_streams=False)
+    assert r.frames_lost == 0 and r.frames_duplicated == 0 and all(r.order_ok.values())
+    assert {e.stream for e in r.events if isinstance(e, Final)} == {"a", "b"}
