@@ -117,7 +117,8 @@ def main(args) -> int:
     for spec in args.lookahead:
         for n in args.streams:
             for batched in ([True, False] if args.compare_batching else [True]):
-                r = evaluate(items, spec, n, lm=lm, refs=refs, audio=audio, across_streams=batched)
+                r = evaluate(items, spec, n, lm=lm, refs=refs, audio=audio, across_streams=batched,
+                             batcher=BatcherConfig(max_wait_ms=args.max_wait_ms))
                 r["batching"] = batched
                 rows.append(r)
                 print(json.dumps(r), file=sys.stderr)
