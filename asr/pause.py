@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .frames import FRAME_SECONDS, Frame
+from .frames import Frame
 
 SILERO_WINDOW = 512
 
@@ -123,6 +123,3 @@ class PauseTracker:
                 self._run = 0
         pause = 0.0 if self._speech or self._end is None else (frame.end - self._end) * 1000
         return PauseState(frame.index, self._prob, self._speech, pause, self._start, self._end)
-
-
-__all__ = ["PauseConfig", "PauseState", "PauseTracker", "SileroVad", "EnergyVad", "FRAME_SECONDS"]

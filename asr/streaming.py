@@ -286,7 +286,3 @@ def _loop_start(tentative: list[str], committed: list[str], longest: int = 20) -
 
 def _text(words: list[CommittedWord]) -> str:
     return "".join(w.w for w in words).strip()
-
-
-def with_decode(config: StreamingConfig, **options) -> StreamingConfig:
-    return replace(config, decode=replace(config.decode, **options))

@@ -19,7 +19,7 @@ import numpy as np
 
 from asr.batcher import Batch, BatcherConfig, FrameBatcher
 from asr.events import Event
-from asr.frames import FRAME_SAMPLES, Framer
+from asr.frames import Framer
 from asr.pause import PauseConfig, PauseState, PauseTracker
 from asr.streaming import StreamingRecognizer
 
@@ -141,6 +141,3 @@ def _merge(a: Batch, b: Batch) -> Batch:
     for k, v in b.frames.items():
         frames.setdefault(k, []).extend(v)
     return Batch(frames, a.reason, a.time)
-
-
-__all__ = ["StreamInput", "ReplayResult", "replay", "FRAME_SAMPLES"]

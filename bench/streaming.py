@@ -30,7 +30,7 @@ from asr.whisper.load import load_model
 
 from .manifest import Item, load_manifest
 from .replay import StreamInput, replay
-from .wer import corpus_wer, normalize
+from .wer import corpus_wer
 
 
 @dataclass

@@ -246,10 +246,10 @@ class WindowDecoder:
                     complete = bool(done_row[rows].all())
                 if not complete and step + 1 >= budgets[a]:
                     if not (beam and finished[a]):  # keep truncated rows only when nothing ended properly
-                        self._flush(a, seq[rows], tok_lp[rows], sum_lp[rows], step + 1, finished, G, beam, done_row[rows])
+                        self._flush(a, seq[rows], tok_lp[rows], sum_lp[rows], step + 1, finished, G, beam)
                     complete = True
                 if complete and not beam and not finished[a]:
-                    self._flush(a, seq[rows], tok_lp[rows], sum_lp[rows], step + 1, finished, G, beam, done_row[rows])
+                    self._flush(a, seq[rows], tok_lp[rows], sum_lp[rows], step + 1, finished, G, beam)
                 if not complete:
                     keep_audio.append(slot)
             if len(keep_audio) < len(active):
@@ -370,7 +370,7 @@ class WindowDecoder:
         src = torch.arange(logits.shape[0], device=logits.device)
         return src, nxt, lp
 
-    def _flush(self, a, seq, tok_lp, sum_lp, length, finished, G, beam, done):
+    def _flush(self, a, seq, tok_lp, sum_lp, length, finished, G, beam):
         """Out of budget (or sampling done): keep the rows as they stand."""
         rows = range(seq.shape[0])
         for r in rows:

@@ -189,7 +189,7 @@ class KVCache:
 
     def reorder(self, rows: torch.Tensor) -> None:
         for cache in (self.k, self.v):
-            for i, t in enumerate(cache):
+            for t in cache:
                 t[:, :, : self.pos] = t[rows, :, : self.pos]
 
 

@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 import torch
 
 from asr.whisper.decode import _repeat_tail, compression_ratio, trim_repeats

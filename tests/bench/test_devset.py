@@ -1,5 +1,4 @@
 """Accuracy on real recorded speech: a spread of the dev set, every kind of clip."""
-import pytest
 
 from bench.manifest import load_manifest
 from bench.offline import run_ours
