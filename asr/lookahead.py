@@ -18,6 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def word_key(text: str) -> str:
+    """What two passes must agree on: the word without case or punctuation."""
+    return text.strip().lower().strip(".,!?;:\"'")
+
+
 @dataclass(frozen=True)
 class TentativeWord:
     text: str
@@ -34,7 +39,7 @@ class TentativeWord:
 
     @property
     def key(self) -> str:
-        return self.text.strip().lower().strip(".,!?;:\"'")
+        return word_key(self.text)
 
     @property
     def open(self) -> bool:

@@ -24,10 +24,9 @@ from .whisper.decode import DecodeOptions, WindowDecode, WindowDecoder
 from .whisper.features import HOP, LogMel
 from .whisper.load import LoadedModel, load_model
 from .whisper.tokenizer import TIME_PRECISION
+from .whisper.windows import WINDOW, encode_windows, encoder_frames
 
 log = logging.getLogger(__name__)
-WINDOW = 30 * SAMPLE_RATE
-FRAME_SAMPLES = 2 * HOP  # one encoder frame
 
 
 @dataclass(frozen=True)
@@ -162,23 +161,17 @@ class Recognizer:
 
     def _step(self, batch: list[tuple[_Job, np.ndarray]]) -> None:
         cfg = self.config
-        quiet = [(job, w) for job, w in batch if _loudest_frame(w) < cfg.silence_rms]
-        for job, w in quiet:  # Whisper invents words ("you") on silence: never ask it
-            job.seek += len(w)
-        batch = [(job, w) for job, w in batch if _loudest_frame(w) >= cfg.silence_rms]
+        loud = []
+        for job, w in batch:
+            if _loudest_frame(w) < cfg.silence_rms:
+                job.seek += len(w)  # Whisper invents words ("you") on silence: never ask it
+            else:
+                loud.append((job, w))
+        batch = loud
         if not batch:
             return
-        longest = max(len(w) for _, w in batch)
-        n = WINDOW if cfg.full_window else min(WINDOW, longest + int(cfg.window_pad * SAMPLE_RATE))
-        n = math.ceil(n / FRAME_SAMPLES) * FRAME_SAMPLES
-        x = np.zeros((len(batch), n), np.float32)
-        for i, (_, w) in enumerate(batch):
-            x[i, : len(w)] = w
-        dev = self.lm.device
-        dtype = next(self.lm.model.parameters()).dtype
+        enc = encode_windows(self.lm, self.mel, [w for _, w in batch], cfg.window_pad, cfg.full_window)
         with torch.inference_mode():
-            mel = self.mel(torch.from_numpy(x).to(dev))
-            enc = self.lm.model.encoder(mel.to(dtype))
             prompts = [job.prompt if cfg.condition_on_previous_text else [] for job, _ in batch]
             decoded = self.decoder.decode(enc, [len(w) / SAMPLE_RATE for _, w in batch], prompts)
             spans = [self._segments(job, len(w), r) for (job, w), r in zip(batch, decoded)]
@@ -232,7 +225,7 @@ class Recognizer:
             if segs:
                 idx = [k for _, _, a, b in segs for k in range(a, b) if r.tokens[k] < self.tok.eot]
                 texts.append([r.tokens[k] for k in idx])
-                frames.append(math.ceil(len(w) / FRAME_SAMPLES))
+                frames.append(encoder_frames(len(w)))
                 where.append((i, idx))
         out: list[list | None] = [None] * len(batch)
         if not texts:

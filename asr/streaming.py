@@ -21,14 +21,14 @@ import torch
 from .batcher import Batch
 from .events import CommittedWord, Event, Final, Partial
 from .frames import SAMPLE_RATE
-from .lookahead import DynamicLookahead, TentativeWord
+from .lookahead import DynamicLookahead, TentativeWord, word_key
 from .pause import PauseState
 from .whisper.align import align, split_words
 from .whisper.decode import DecodeOptions, WindowDecoder
-from .whisper.features import HOP, LogMel
+from .whisper.features import LogMel
 from .whisper.load import LoadedModel
+from .whisper.windows import encode_windows, encoder_frames
 
-FRAME_SAMPLES = 2 * HOP
 SENTENCE_END = (".", "?", "!")
 
 
@@ -139,20 +139,13 @@ class StreamingRecognizer:
     @torch.inference_mode()
     def _pass(self, todo: list[StreamState]) -> None:
         cfg = self.config
-        longest = max(len(st.audio) for st in todo)
-        n = min(30 * SAMPLE_RATE, longest + int(cfg.window_pad * SAMPLE_RATE))
-        n = math.ceil(n / FRAME_SAMPLES) * FRAME_SAMPLES
-        x = np.zeros((len(todo), n), np.float32)
-        for i, st in enumerate(todo):
-            x[i, : len(st.audio)] = st.audio[:n]
-        dtype = next(self.lm.model.parameters()).dtype
-        enc = self.lm.model.encoder(self.mel(torch.from_numpy(x).to(self.lm.device)).to(dtype))
+        enc = encode_windows(self.lm, self.mel, [st.audio for st in todo], cfg.window_pad)
         durations = [len(st.audio) / SAMPLE_RATE for st in todo]
         results = self.decoder.decode(enc, durations, [st.prompt for st in todo], [st.forced for st in todo])
         new = [self._until_loop(st, r.tokens) for st, r in zip(todo, results)]
         looped = [len(n) < sum(t < self.tok.eot for t in r.tokens) for n, r in zip(new, results)]
         texts = [st.forced + n for st, n in zip(todo, new)]
-        frames = [math.ceil(len(st.audio) / FRAME_SAMPLES) for st in todo]
+        frames = [encoder_frames(len(st.audio)) for st in todo]
         aligned = align(self.lm, enc, texts, frames)
         self.passes += 1
         for i, (st, r, words) in enumerate(zip(todo, results, aligned)):
@@ -185,8 +178,8 @@ class StreamingRecognizer:
         """The new text tokens, cut where they start to loop (before alignment:
         a looped copy would take the real frames from the words it repeats)."""
         words = split_words(self.tok, [t for t in tokens if t < self.tok.eot])
-        keys = [TentativeWord(w, 0, 0, 0).key for w, _ in words]
-        done = [TentativeWord(w.w, 0, 0, 0).key for w in st.words[st.trimmed:]]
+        keys = [word_key(w) for w, _ in words]
+        done = [word_key(w.w) for w in st.words[st.trimmed:]]
         return [t for _, toks in words[: _loop_start(keys, done)] for t in toks]
 
     # -- commits and events ----------------------------------------------------------------

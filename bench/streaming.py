@@ -23,7 +23,7 @@ import torch
 from asr.audio import read_audio
 from asr.batcher import BatcherConfig
 from asr.events import Final
-from asr.lookahead import TentativeWord, parse_policy
+from asr.lookahead import parse_policy, word_key
 from asr.recognizer import Recognizer, RecognizerConfig
 from asr.streaming import StreamingConfig, StreamingRecognizer
 from asr.whisper.load import load_model
@@ -60,8 +60,7 @@ def reference_words(items: list[Item], audio: dict[str, np.ndarray], lm) -> dict
     rec = Recognizer(RecognizerConfig(device=str(lm.device)), loaded=lm)
     out = {}
     for i, t in rec._run((it.id, iter([audio[it.id]])) for it in items):
-        out[i] = {"text": t.text, "words": [(TentativeWord(w.word, w.start, w.end, w.probability).key, w.end)
-                                            for w in t.words]}
+        out[i] = {"text": t.text, "words": [(word_key(w.word), w.end) for w in t.words]}
     return out
 
 
@@ -86,7 +85,7 @@ def evaluate(items: list[Item], lookahead: str, streams: int = 1, gap: float = 2
             mine = [w for w in words[sid] if start - gap / 2 <= w.start < end + gap / 2]
             hyps[it.id] = "".join(w.w for w in mine).strip()
             ref = refs[it.id]["words"]
-            keys = [TentativeWord(w.w, 0, 0, 0).key for w in mine]
+            keys = [word_key(w.w) for w in mine]
             sm = difflib.SequenceMatcher(a=keys, b=[r[0] for r in ref], autojunk=False)
             for block in sm.get_matching_blocks():
                 for j in range(block.size):
@@ -107,7 +106,7 @@ def evaluate(items: list[Item], lookahead: str, streams: int = 1, gap: float = 2
 
 def main(args) -> int:
     torch.set_num_threads(args.threads)
-    items = load_manifest(args.manifest)[:: args.every][: args.limit] if args.limit else load_manifest(args.manifest)[:: args.every]
+    items = load_manifest(args.manifest)[:: args.every][: args.limit]  # limit None keeps all
     lm = load_model(args.model, args.device)
     audio = {it.id: read_audio(it.audio) for it in items}
     print(f"{len(items)} clips, {sum(len(a) for a in audio.values()) / 16000 / 60:.1f} min of speech", file=sys.stderr)

@@ -218,7 +218,7 @@ class WindowDecoder:
         max_candidates = max(1, round(G * self.opt.patience))
 
         for step in range(max_new):
-            logits = self._filter(logits, seq, step, last_ts, audio_of_row, max_ts, budgets, active,
+            logits = self._filter(logits, seq, step, last_ts, audio_of_row, max_ts, active,
                                   seed if seeded else None)
             logp = torch.log_softmax(logits.float(), dim=-1)
             if beam:
@@ -283,7 +283,7 @@ class WindowDecoder:
         eye[torch.arange(lq), torch.arange(start, end)] = True
         return ((k[:, None, :] & causal) | eye)[:, None]
 
-    def _filter(self, logits, seq, step, last_ts, audio_of_row, max_ts, budgets, active, seed=None):
+    def _filter(self, logits, seq, step, last_ts, audio_of_row, max_ts, active, seed=None):
         """Apply suppression, timestamp rules and loop guards to logits, in place."""
         logits = logits.float()
         logits.add_(self.suppress)

@@ -73,14 +73,14 @@ def test_timestamp_rules(recognizer):
     seq[2, :2] = torch.tensor([tb + 20, tb + 20])  # a closed pair: text, or end
     last_ts = torch.tensor([5, 20, 20])
     logits[1, eot] = 10.0  # likely enough to beat all timestamps together
-    out = d._filter(logits.clone(), seq, 2, last_ts, torch.zeros(3, dtype=torch.long), [1000], [100], [0])
+    out = d._filter(logits.clone(), seq, 2, last_ts, torch.zeros(3, dtype=torch.long), [1000], [0])
     ok = torch.isfinite(out)
     # a segment has a non-zero length: the closing timestamp is later than the opening one
     assert not ok[0, tb:tb + 6].any() and ok[0, tb + 6:tb + 1001].all() and not ok[0, tb + 1001:].any()
     assert not ok[1, :eot].any() and ok[1, eot] and ok[1, tb + 20]
     assert not ok[2, tb:].any() and ok[2, 100]
     # the first step must be a timestamp no later than max_initial_timestamp (1 s = 50 steps)
-    first = d._filter(logits[:1].clone(), seq[:1], 0, torch.tensor([-1]), torch.zeros(1, dtype=torch.long), [1000], [100], [0])
+    first = d._filter(logits[:1].clone(), seq[:1], 0, torch.tensor([-1]), torch.zeros(1, dtype=torch.long), [1000], [0])
     allowed = torch.isfinite(first[0]).nonzero().flatten()
     assert allowed.min() == tb and allowed.max() == tb + 50
 
