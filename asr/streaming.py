@@ -36,6 +36,7 @@ SENTENCE_END = (".", "?", "!")
 class StreamingConfig:
     window_pad: float = 6.0  # seconds of silence after each window (2 s: the decoder loops far more)
     final_pause_ms: float = 1000.0  # a pause this long ends the utterance (until end-pointing decides)
+    rerank_start_ms: float = 200.0  # with a reranker: score the N-best once a pause is this long
     trim_after: float = 6.0  # drop audio before a committed sentence end once the window is this long
     max_window: float = 24.0  # past this, drop audio before the last committed word regardless
     # timestamps on: closing the last segment is how the decoder says the speech has ended
@@ -58,7 +59,9 @@ class StreamState:
     trimmed: int = 0  # words whose tokens moved from `forced` to `prompt`
     utt_start: int = 0  # stream sample of the last reset
     tentative: list[TentativeWord] = field(default_factory=list)
-    nbest: list[tuple[str, float]] = field(default_factory=list)
+    nbest: list[tuple[str, float, float]] = field(default_factory=list)  # (text, avg, sum log-prob)
+    spec: tuple | None = None  # (N-best texts, future of their LM scores, audio time it started)
+    history: list[str] = field(default_factory=list)  # earlier finals: context for the reranker
     in_speech: bool = False  # speech since the last final
     last_pass: int = -1  # `received` at the last pass
     shown: tuple[str, str] = ("", "")
@@ -73,8 +76,10 @@ class StreamState:
 
 class StreamingRecognizer:
     def __init__(self, lm: LoadedModel, config: StreamingConfig = StreamingConfig(),
-                 policy_factory: Callable[[], object] = DynamicLookahead):
+                 policy_factory: Callable[[], object] = DynamicLookahead, reranker=None):
         self.lm = lm
+        self.reranker = reranker
+        self.rerank_waits_ms: list[float] = []  # how long each final waited for the LM
         self.config = config
         self.tok = lm.tokenizer
         self.mel = LogMel(lm.model.dims.n_mels, lm.device)
@@ -124,6 +129,8 @@ class StreamingRecognizer:
                 events.append(self._final(st, t))
             elif ended and st.in_speech:
                 self._reset(st)  # speech that gave no words (a cough, noise)
+            elif self.reranker is not None and p is not None and not p.speech:
+                self._speculate(st, p.pause_ms, t)
             if not st.in_speech:
                 self._drop_silence(st)
         return events
@@ -168,11 +175,11 @@ class StreamingRecognizer:
                 end = offset + (r.tokens[-1] - tb) * 0.02 if closed else st.audio_end
                 st.tentative[-1] = replace(last, until=min(end, st.audio_end))
             before = _text(st.words)
-            nbest: dict[str, float] = {}
+            nbest: dict[str, tuple[float, float]] = {}
             for toks, score, _ in r.nbest:  # the same words with other timestamps count once
                 text = (before + self.tok.decode([t for t in toks if t < self.tok.eot])).strip()
-                nbest[text] = max(nbest.get(text, -math.inf), score / max(1, len(toks)))
-            st.nbest = sorted(nbest.items(), key=lambda h: h[1], reverse=True)
+                nbest[text] = max(nbest.get(text, (-math.inf, 0.0)), (score / max(1, len(toks)), score))
+            st.nbest = sorted(((k, a, s) for k, (a, s) in nbest.items()), key=lambda h: h[1], reverse=True)
 
     def _until_loop(self, st: StreamState, tokens: list[int]) -> list[int]:
         """The new text tokens, cut where they start to loop (before alignment:
@@ -230,12 +237,39 @@ class StreamingRecognizer:
 
     def _final(self, st: StreamState, t: float) -> Final:
         text = _text(st.words)
-        nbest = tuple(st.nbest) if st.nbest else ((text, 0.0),)
-        if nbest and nbest[0][0] != text:
-            nbest = ((text, nbest[0][1]),) + tuple(h for h in nbest if h[0] != text)
-        final = Final(st.id, t, text, nbest, tuple(st.words))
+        nbest = st.nbest or [(text, 0.0, 0.0)]
+        if nbest[0][0] != text:
+            nbest = [(text, nbest[0][1], nbest[0][2])] + [h for h in nbest if h[0] != text]
+        if self.reranker is not None and len(nbest) > 1:
+            text, t = self._rerank(st, nbest, t)
+        final = Final(st.id, t, text, tuple((h[0], h[1]) for h in nbest), tuple(st.words))
+        st.history = (st.history + [text])[-4:]
         self._reset(st)
         return final
+
+    def _speculate(self, st: StreamState, pause_ms: float, t: float) -> None:
+        """Start the LM on the N-best when a pause may be the end (the first end-pointing pass)."""
+        if pause_ms < self.config.rerank_start_ms or len(st.nbest) < 2:
+            return
+        texts = tuple(h[0] for h in st.nbest[: self.reranker.config.max_hypotheses])
+        if st.spec is None or st.spec[0] != texts:
+            st.spec = (texts, self.reranker.submit(texts, st.history), t)
+
+    def _rerank(self, st: StreamState, nbest, t: float) -> tuple[str, float]:
+        """The reranked text and when it is ready on the audio clock (the LM runs beside the ASR)."""
+        from .results import Hypothesis
+
+        hyps = [Hypothesis(h[0], (), h[2], h[1], h[1]) for h in nbest[: self.reranker.config.max_hypotheses]]
+        texts = tuple(h.text for h in hyps)
+        if st.spec is not None and st.spec[0] == texts:
+            fut, started = st.spec[1], st.spec[2]
+        else:  # no pause long enough, or the N-best changed since: score now
+            fut, started = self.reranker.submit(texts, st.history), t
+        lm, seconds = fut.result()
+        ranked = self.reranker.rerank(hyps, lm=lm)
+        ready = max(t, started + seconds)
+        self.rerank_waits_ms.append(1000 * (ready - t))
+        return ranked[0].text, ready
 
     def _reset(self, st: StreamState) -> None:
         st.prompt = []
@@ -246,6 +280,7 @@ class StreamingRecognizer:
         st.utt_start = st.received
         st.tentative = []
         st.nbest = []
+        st.spec = None
         st.in_speech = False
         st.shown = ("", "")
         st.policy.reset()

@@ -66,24 +66,28 @@ def reference_words(items: list[Item], audio: dict[str, np.ndarray], lm) -> dict
 
 def evaluate(items: list[Item], lookahead: str, streams: int = 1, gap: float = 2.0, stagger: float = 0.7,
              config: StreamingConfig = StreamingConfig(), batcher: BatcherConfig = BatcherConfig(),
-             lm=None, refs=None, audio=None, across_streams: bool = True) -> dict:
+             lm=None, refs=None, audio=None, across_streams: bool = True, reranker=None) -> dict:
     lm = lm or load_model("tiny.en", "cpu")
     audio = audio or {it.id: read_audio(it.audio) for it in items}
     refs = refs if refs is not None else reference_words(items, audio, lm)
     lanes = build_lanes(items, audio, streams, gap)
-    rec = StreamingRecognizer(lm, config, lambda: parse_policy(lookahead))
+    rec = StreamingRecognizer(lm, config, lambda: parse_policy(lookahead), reranker=reranker)
     inputs = [StreamInput(f"s{k}", lane.audio, start=k * stagger) for k, lane in enumerate(lanes)]
     result = replay(inputs, rec, batcher=batcher, across_streams=across_streams)
     words = {f"s{k}": [] for k in range(len(lanes))}
+    finals = {f"s{k}": [] for k in range(len(lanes))}
     for e in result.events:
         if isinstance(e, Final):
             words[e.stream].extend(e.words)
-    hyps, lat = {}, []
+            if e.words:
+                finals[e.stream].append((e.words[0].start, e.text))
+    hyps, texts, lat = {}, {}, []
     for k, lane in enumerate(lanes):
         sid, offset = f"s{k}", k * stagger
         for it, start, end in lane.spans:
             mine = [w for w in words[sid] if start - gap / 2 <= w.start < end + gap / 2]
             hyps[it.id] = "".join(w.w for w in mine).strip()
+            texts[it.id] = " ".join(t for s0, t in finals[sid] if start - gap / 2 <= s0 < end + gap / 2)
             ref = refs[it.id]["words"]
             keys = [word_key(w.w) for w in mine]
             sm = difflib.SequenceMatcher(a=keys, b=[r[0] for r in ref], autojunk=False)
@@ -93,7 +97,13 @@ def evaluate(items: list[Item], lookahead: str, streams: int = 1, gap: float = 2
                     lat.append(w.committed_at - (offset + start + ref_end))
     wer = corpus_wer([it.text for it in items], [hyps[it.id] for it in items])
     lat_ms = np.array(lat) * 1000 if lat else np.array([np.nan])
-    return {
+    extra = {}
+    if reranker is not None:
+        waits = np.array(rec.rerank_waits_ms or [np.nan])
+        extra = {"final_text_wer": round(corpus_wer([it.text for it in items], [texts[it.id] for it in items]), 2),
+                 "rerank_wait_p50_ms": round(float(np.percentile(waits, 50)), 2),
+                 "rerank_wait_p90_ms": round(float(np.percentile(waits, 90)), 2), "reranked_finals": len(rec.rerank_waits_ms)}
+    return extra | {
         "lookahead": lookahead, "streams": streams, "clips": len(items), "wer": round(wer, 2),
         "latency_p50_ms": round(float(np.percentile(lat_ms, 50)), 1),
         "latency_p90_ms": round(float(np.percentile(lat_ms, 90)), 1),
@@ -110,6 +120,11 @@ def main(args) -> int:
     lm = load_model(args.model, args.device)
     audio = {it.id: read_audio(it.audio) for it in items}
     print(f"{len(items)} clips, {sum(len(a) for a in audio.values()) / 16000 / 60:.1f} min of speech", file=sys.stderr)
+    reranker = None
+    if args.rerank:
+        from asr.rerank import Reranker
+
+        reranker = Reranker(device=args.device)
     refs = reference_words(items, audio, lm)
     offline = corpus_wer([it.text for it in items], [refs[it.id]["text"] for it in items])
     rows = []
@@ -117,7 +132,7 @@ def main(args) -> int:
         for n in args.streams:
             for batched in ([True, False] if args.compare_batching else [True]):
                 r = evaluate(items, spec, n, lm=lm, refs=refs, audio=audio, across_streams=batched,
-                             batcher=BatcherConfig(max_wait_ms=args.max_wait_ms))
+                             batcher=BatcherConfig(max_wait_ms=args.max_wait_ms), reranker=reranker)
                 r["batching"] = batched
                 rows.append(r)
                 print(json.dumps(r), file=sys.stderr)

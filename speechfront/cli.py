@@ -38,10 +38,28 @@ def _bench_streaming_args(p) -> None:
     p.add_argument("--streams", nargs="+", type=int, default=[1])
     p.add_argument("--compare-batching", action="store_true", help="also run with one batcher per stream")
     p.add_argument("--max-wait-ms", type=float, default=300.0, help="batcher deadline (default 300)")
+    p.add_argument("--rerank", action="store_true", help="rerank each final with the LLM, speculatively started")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--model", default="tiny.en")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--json", default="bench-results/streaming.json")
+
+
+def _bench_rerank_args(p) -> None:
+    from bench.manifest import DEFAULT_MANIFEST
+
+    p.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
+    p.add_argument("--limit", type=int, help="first N clips only")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--beam", type=int, default=5)
+    p.add_argument("--max-hypotheses", type=int, default=8, help="N-best entries the LM scores")
+    p.add_argument("--prompt", default="plain", choices=("plain", "chat"))
+    p.add_argument("--tune", action="store_true", help="tune the weights on the even clips, report the odd ones")
+    p.add_argument("--model", default="tiny.en")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--nbest-cache", default="bench-results/nbest.json", help="reuse N-best lists from here")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--json", default="bench-results/rerank.json")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -55,6 +73,7 @@ def parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks against peers").add_subparsers(dest="bench", required=True)
     _bench_offline_args(bench.add_parser("offline", help="WER and throughput against faster-whisper"))
     _bench_streaming_args(bench.add_parser("streaming", help="streaming WER, commit latency, streams"))
+    _bench_rerank_args(bench.add_parser("rerank", help="WER with and without LLM reranking, oracle, latency"))
     return ap
 
 
@@ -73,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.streaming import main as streaming
 
         return streaming(args)
+    if args.command == "bench" and args.bench == "rerank":
+        from bench.rerank import main as rerank
+
+        return rerank(args)
     if args.command == "bench" and args.bench == "offline":
         from bench.offline import main as offline
 

@@ -10,6 +10,8 @@ from asr.events import Final, Partial, to_json
 from asr.lookahead import parse_policy
 from asr.pause import PauseConfig
 
+from .transcribe import add_rerank_arguments, make_reranker
+
 
 def add_arguments(p) -> None:
     p.add_argument("files", nargs="+", help="audio files; each is played as it would arrive live")
@@ -22,6 +24,7 @@ def add_arguments(p) -> None:
     p.add_argument("--model", default="tiny.en", choices=("tiny.en", "base"))
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--threads", type=int)
+    add_rerank_arguments(p)
 
 
 def run(args) -> int:
@@ -60,7 +63,12 @@ def run(args) -> int:
     except (FileNotFoundError, RuntimeError) as e:
         print(f"speechfront: error: {e}", file=sys.stderr)
         return 2
-    rec = StreamingRecognizer(lm, policy_factory=lambda: parse_policy(args.lookahead))
+    try:
+        reranker = make_reranker(args)
+    except (FileNotFoundError, RuntimeError, ValueError) as e:
+        print(f"speechfront: error: {e}", file=sys.stderr)
+        return 2
+    rec = StreamingRecognizer(lm, policy_factory=lambda: parse_policy(args.lookahead), reranker=reranker)
     result = replay(inputs, rec, PauseConfig(vad=args.vad), on_event=lambda e: _show(e, args.json))
     print(f"{n} streams, {result.audio_seconds:.1f} s of audio, compute {result.compute_seconds:.1f} s "
           f"(RTF {result.rtf:.3f}), {result.batches} batches {result.reasons}, "

@@ -10,6 +10,7 @@ import soundfile as sf
 
 from asr.audio import AudioError
 from asr.recognizer import Recognizer, RecognizerConfig, with_options
+from asr.results import Transcript
 
 from .formats import render, to_dict
 
@@ -26,8 +27,25 @@ def add_arguments(p) -> None:
     p.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
     p.add_argument("--batch", type=int, default=16, help="windows decoded together")
     p.add_argument("--no-words", action="store_true", help="skip word timestamps")
+    add_rerank_arguments(p)
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: on a terminal, for over 30 s of audio)")
+
+
+def add_rerank_arguments(p) -> None:
+    p.add_argument("--rerank", action="store_true", help="rerank the N-best with the bundled LLM (SmolLM2-135M)")
+    p.add_argument("--reranker", metavar="PATH", help="rerank with this LLM instead: a .gguf file or a "
+                   "Hugging Face checkpoint folder (implies --rerank)")
+
+
+def make_reranker(args):
+    """The reranker the arguments ask for, or None."""
+    if not (args.rerank or args.reranker):
+        return None
+    from asr.llm import load_llm
+    from asr.rerank import Reranker
+
+    return Reranker(load_llm(args.reranker, "cpu" if args.device == "cpu" else "auto"))
 
 
 def _duration(path: str) -> float:
@@ -61,6 +79,7 @@ def run(args) -> int:
         keys = paths = [str(f) for f in args.files]
     try:
         rec = Recognizer(config)
+        reranker = make_reranker(args)
     except (FileNotFoundError, RuntimeError, ValueError) as e:
         return _fail(str(e))
     durations = {p: _duration(p) for p in paths}
@@ -79,6 +98,8 @@ def run(args) -> int:
         index_of.setdefault(paths[i], []).append(i)
     try:
         for path, result in rec.transcribe_files([paths[i] for i in order], on_progress=lambda s: bar.update(round(s))):
+            if reranker is not None and isinstance(result, Transcript):
+                result = reranker.rerank_transcript(result)
             results[index_of[path].pop(0)] = result
             while next_out in results:  # write in input order as soon as possible
                 failed += _emit(args, keys[next_out], paths[next_out], results.pop(next_out), out)

@@ -77,3 +77,11 @@ def test_usage_errors(capsys, tmp_path):
 def test_progress_bar_on_stderr(capsys):
     assert main(["transcribe", str(DEMO_CLIP), "--progress", "--device", "cpu"]) == 0
     assert "transcribing" in capsys.readouterr().err
+
+
+def test_rerank_flags(capsys, tmp_path):
+    assert main(["transcribe", str(DEMO_CLIP), "--device", "cpu", "--reranker", str(tmp_path / "none.gguf")]) == 2
+    assert "no such model" in capsys.readouterr().err
+    assert main(["transcribe", str(DEMO_CLIP), "--device", "cpu", "--rerank", "--format", "json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert normalize(d["text"]) == normalize(DEMO_TEXT)
