@@ -57,8 +57,12 @@ class ReplayResult:
 
 
 def replay(inputs: list[StreamInput], recognizer: StreamingRecognizer, pause: PauseConfig = PauseConfig(),
-           batcher: BatcherConfig = BatcherConfig(), on_event=None, across_streams: bool = True) -> ReplayResult:
+           batcher: BatcherConfig = BatcherConfig(), on_event=None, across_streams: bool = True,
+           compute_scale: float = 1.0) -> ReplayResult:
     """Run the streams through framer -> pause tracker -> batcher -> recognizer.
+
+    compute_scale multiplies the measured compute time before it is added to the clock: 0 makes
+    the replay independent of the machine's speed and load (what tests of the words need).
 
     across_streams=False gives each stream a batcher of its own: the same flush
     rules, but one stream per pass (what a one-model-per-stream engine does).
@@ -94,10 +98,10 @@ def replay(inputs: list[StreamInput], recognizer: StreamingRecognizer, pause: Pa
         for s, fs in b.frames.items():  # the batch's own frames only, not later arrivals
             for f in fs[:-1]:
                 frame_state.pop((s, f.index), None)
-        out = recognizer.step(b, states, lambda: start + time.perf_counter() - t0)
+        out = recognizer.step(b, states, lambda: start + compute_scale * (time.perf_counter() - t0))
         spent = time.perf_counter() - t0
         compute += spent
-        free_at = start + spent
+        free_at = start + compute_scale * spent
         batches += 1
         reasons[b.reason] = reasons.get(b.reason, 0) + 1
         for e in out:

@@ -21,7 +21,8 @@ def lm(recognizer):
 def test_demo_clip_streams_to_the_right_words(lm, demo_audio, policy):
     rec = StreamingRecognizer(lm, policy_factory=lambda: parse_policy(policy))
     audio = np.concatenate([np.zeros(8000, np.float32), demo_audio, np.zeros(32000, np.float32)])
-    r = replay([StreamInput("s0", audio)], rec)
+    # compute time off the clock: the passes, and so the words, do not depend on the machine's load
+    r = replay([StreamInput("s0", audio)], rec, compute_scale=0.0)
     assert r.frames_lost == 0 and r.frames_duplicated == 0 and all(r.order_ok.values())
     finals = [e for e in r.events if isinstance(e, Final)]
     text = " ".join(f.text for f in finals)
