@@ -4,8 +4,9 @@ combined = asr + lm_weight * lm + length_weight * words, where asr is the hypoth
 token log-prob, lm its summed log-prob under the LM (end marker included, so a sentence cut short
 pays for it), and words its word count. Hypotheses that differ only in case and punctuation are
 one candidate (each score its best over the variants): such differences cost no WER, and per
-token they would otherwise sway both models. The defaults were chosen on the even-numbered dev
-clips (`speechfront bench rerank --tune`) and checked on the odd ones.
+token they would otherwise sway both models. The defaults sit in the middle of a flat region of a
+sweep over the whole dev set; strict tuning on one half (`speechfront bench rerank --tune`) does
+less well on the other, so read them as a reasonable setting, not a held-out result.
 """
 from __future__ import annotations
 
@@ -62,6 +63,8 @@ class Reranker:
         return f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>assistant\n", "<|im_end|>"
 
     def lm_scores(self, texts: Sequence[str], context: Sequence[str] = ()) -> list[float]:
+        if len(texts) < 2:  # nothing to choose between: skip the LM
+            return [0.0] * len(texts)
         prefix, end = self.prefix(context)
         with self._lock:
             return [s.logprob for s in self.lm.score([t.strip() for t in texts], prefix=prefix, end=end)]
@@ -73,7 +76,7 @@ class Reranker:
         if not hyps:
             return []
         if lm is None:
-            lm = self.lm_scores([h.text for h in hyps], context) if len(hyps) > 1 else [0.0]
+            lm = self.lm_scores([h.text for h in hyps], context)
         groups: dict[str, tuple[Hypothesis, float]] = {}
         for h, s in zip(hyps, lm):
             k = words_of(h.text)
@@ -101,7 +104,7 @@ class Reranker:
 
     def _timed(self, texts, context):
         t = time.perf_counter()
-        scores = self.lm_scores(texts, context) if len(texts) > 1 else [0.0] * len(texts)
+        scores = self.lm_scores(texts, context)
         return scores, time.perf_counter() - t
 
 

@@ -23,6 +23,7 @@ from .events import CommittedWord, Event, Final, Partial
 from .frames import SAMPLE_RATE
 from .lookahead import DynamicLookahead, TentativeWord, word_key
 from .pause import PauseState
+from .results import Hypothesis
 from .whisper.align import align, split_words
 from .whisper.decode import DecodeOptions, WindowDecoder
 from .whisper.features import LogMel
@@ -257,8 +258,6 @@ class StreamingRecognizer:
 
     def _rerank(self, st: StreamState, nbest, t: float) -> tuple[str, float]:
         """The reranked text and when it is ready on the audio clock (the LM runs beside the ASR)."""
-        from .results import Hypothesis
-
         hyps = [Hypothesis(h[0], (), h[2], h[1], h[1]) for h in nbest[: self.reranker.config.max_hypotheses]]
         texts = tuple(h.text for h in hyps)
         if st.spec is not None and st.spec[0] == texts:

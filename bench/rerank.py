@@ -1,9 +1,9 @@
 """Reranking benchmark: 1-best, oracle and reranked WER, and the latency reranking adds.
 
-The N-best lists come from one pass of our recognizer and are cached as JSON; the LM scores of
-every hypothesis are computed once per prompt. Weights are tuned on the even-numbered clips and
-reported on the odd-numbered ones (and on all clips, for reference), so the figure is not tuned
-on the clips it is measured on.
+The N-best lists come from one pass of our recognizer and are cached as JSON (recollected when
+the clips, model or beam differ); the LM scores of every hypothesis are computed once per prompt.
+Figures are given for the odd-numbered clips and for all clips. With --tune the weights are
+chosen on the even-numbered clips only, so the odd-clip figure is then a held-out one.
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def add_lm_scores(records: list[dict], reranker: Reranker, key: str, progress=No
     for r in records:
         if key not in r:
             texts = [h[0] for h in r["nbest"][: reranker.config.max_hypotheses]]
-            r[key] = reranker.lm_scores(texts) if len(texts) > 1 else [0.0] * len(texts)
+            r[key] = reranker.lm_scores(texts)
         if progress:
             progress(1)
 
@@ -130,16 +130,15 @@ def main(args) -> int:
     torch.set_num_threads(args.threads)
     items = load_manifest(args.manifest, args.limit)
     cache = Path(args.nbest_cache) if args.nbest_cache else None
-    if cache and cache.is_file():
-        records = json.loads(cache.read_text())
+    made_by = {"model": args.model, "beam": args.beam, "ids": [it.id for it in items]}
+    stored = json.loads(cache.read_text()) if cache and cache.is_file() else {}
+    if stored.get("made_by") == made_by:
+        records = stored["records"]
     else:
         config = with_options(RecognizerConfig(model=args.model, device=args.device, threads=args.threads),
                               beam_size=args.beam)
         with tqdm(total=sum(it.duration for it in items), unit="s", desc="N-best", disable=args.quiet) as bar:
             records = collect_nbest(items, config, bar.update)
-        if cache:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            cache.write_text(json.dumps(records))
     t = time.perf_counter()
     reranker = Reranker(config=RerankConfig(prompt=args.prompt, max_hypotheses=args.max_hypotheses), device=args.device)
     load_s = time.perf_counter() - t
@@ -147,7 +146,8 @@ def main(args) -> int:
     with tqdm(total=len(records), desc="LM scores", disable=args.quiet) as bar:
         add_lm_scores(records, reranker, key, bar.update)
     if cache:
-        cache.write_text(json.dumps(records))
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps({"made_by": made_by, "records": records}))
     tuned = None
     if args.tune:  # on the even clips; the report's held-out half is the odd ones
         w, lam, beta = sweep(records[0::2], key, reranker, [i / 20 for i in range(0, 11)], [i / 4 for i in range(-2, 5)])

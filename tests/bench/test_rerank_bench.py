@@ -14,6 +14,9 @@ def test_bench_rerank_small(dev_manifest, tmp_path, capsys):
         w = r["wer"][part]
         assert w["oracle"] <= min(w["one_best"], w["reranked"], w["asr_scores_only"])
     assert r["latency"]["lists"] >= 1 and r["latency"]["speculative_ms"]["p50"] < r["latency"]["at_endpoint_ms"]["p50"]
-    records = json.loads(cache.read_text())
+    records = json.loads(cache.read_text())["records"]
     assert len(records) == 12 and all("lm:plain:smollm2" in x for x in records)
     assert main(args) == 0  # second run reuses the cached N-best lists and scores
+    # other clips: the cache is collected again, not silently reused
+    assert main([*args[:4], "6", *args[5:]]) == 0
+    assert len(json.loads(cache.read_text())["records"]) == 6
