@@ -18,5 +18,5 @@ def test_bench_rerank_small(dev_manifest, tmp_path, capsys):
     assert len(records) == 12 and all("lm:plain:smollm2" in x for x in records)
     assert main(args) == 0  # second run reuses the cached N-best lists and scores
     # other clips: the cache is collected again, not silently reused
-    assert main([*args[:4], "6", *args[5:]]) == 0
+    assert main([*args[:5], "6", *args[6:]]) == 0
     assert len(json.loads(cache.read_text())["records"]) == 6
