@@ -62,6 +62,17 @@ def _bench_rerank_args(p) -> None:
     p.add_argument("--json", default="bench-results/rerank.json")
 
 
+def _bench_tts_args(p) -> None:
+    from bench.manifest import DEFAULT_MANIFEST
+
+    p.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
+    p.add_argument("--sentences", type=int, default=100, help="dev-set sentences (default 100)")
+    p.add_argument("--asr-model", default="tiny.en", choices=("tiny.en", "base"), help="the recognizer that listens")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--json", default="bench-results/tts.json")
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="speechfront", description="Streaming speech front-end engine.")
     ap.add_argument("-v", "--verbose", action="store_true")
@@ -76,6 +87,7 @@ def parser() -> argparse.ArgumentParser:
     _bench_offline_args(bench.add_parser("offline", help="WER and throughput against faster-whisper"))
     _bench_streaming_args(bench.add_parser("streaming", help="streaming WER, commit latency, streams"))
     _bench_rerank_args(bench.add_parser("rerank", help="WER with and without LLM reranking, oracle, latency"))
+    _bench_tts_args(bench.add_parser("tts", help="LTTS round-trip WER, real-time factor, first audio"))
     return ap
 
 
@@ -102,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.rerank import main as rerank
 
         return rerank(args)
+    if args.command == "bench" and args.bench == "tts":
+        from bench.tts import main as tts
+
+        return tts(args)
     if args.command == "bench" and args.bench == "offline":
         from bench.offline import main as offline
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import types
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -16,8 +17,11 @@ import numpy as np
 
 FRAME_MS = 5.0
 RAMP_MS = 30.0
-MARGIN_MS = 80.0  # vocoded context around a local change
-FADE_MS = 10.0
+MARGIN_MS = 80.0  # vocoded audio around a local change
+FADE_MS = 10.0  # crossfade between blocks
+CONTEXT_MS = 60.0  # analysis context either side of a block
+FIRST_BLOCK_MS = 400.0
+BLOCK_MS = 1000.0
 
 
 @dataclass(frozen=True)
@@ -53,44 +57,72 @@ def world():
 
 
 def apply(audio: np.ndarray, sr: int, changes: list[Local]) -> np.ndarray:
-    """Apply local changes. Gain alone is a plain curve; the vocoder runs only over the stretch
-    that changes pitch, rate or voicing (plus a margin), spliced back with short crossfades."""
+    parts = list(blocks(audio, sr, changes))
+    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+
+def blocks(audio: np.ndarray, sr: int, changes: list[Local]) -> Iterator[np.ndarray]:
+    """Apply local changes, yielding the result a block at a time.
+
+    Gain alone is a plain curve. The vocoder runs only over the part that changes pitch, rate
+    or voicing (plus a margin), in blocks cut at quiet frames away from any rate change, so the
+    first block is ready early; neighbours overlap by a few ms and are crossfaded."""
     changes = [c for c in changes if c.end > c.start]
     plain = [c for c in changes if not c.needs_vocoder]
-    out = audio
+    out = audio.astype(np.float32)
     if plain:
-        g = _curve(len(audio), [(c.start, c.end, c.gain_db) for c in plain], sr / 1000.0 * RAMP_MS)
-        out = audio * 10.0 ** (g / 20.0)
+        out = out * 10.0 ** (_curve(len(out), [(c.start, c.end, c.gain_db) for c in plain], _ms(RAMP_MS, sr)) / 20.0)
     voc = [c for c in changes if c.needs_vocoder]
-    if voc:
-        margin = int(sr * MARGIN_MS / 1000.0)
-        a = max(min(c.start for c in voc) - margin, 0)
-        b = min(max(c.end for c in voc) + margin, len(out))
-        if b - a >= len(out) - 2 * margin:  # nearly all of it: no splice
-            a, b = 0, len(out)
-        shifted = [Local(c.start - a, c.end - a, c.pitch, c.gain_db, c.stretch, c.whisper) for c in voc]
-        y, g = _vocode(out[a:b], sr, shifted)
-        mid = y * 10.0 ** (g / 20.0)
-        out = _splice(out[:a], mid, out[b:], int(sr * FADE_MS / 1000.0))
-    return np.asarray(out, dtype=np.float32)
+    if not voc:
+        yield out.astype(np.float32)
+        return
+    n, margin, fade = len(out), _ms(MARGIN_MS, sr), _ms(FADE_MS, sr)
+    a = max(min(c.start for c in voc) - margin, 0)
+    b = min(max(c.end for c in voc) + margin, n)
+    a, b = (0 if a < 2 * margin else a), (n if b > n - 2 * margin else b)
+    cuts = sorted({0, a, b, n} | set(_cuts(out, a, b, voc, sr)))
+    tail = None
+    for s, e in zip(cuts[:-1], cuts[1:]):
+        lo = s - (fade if s else 0)
+        r = _vocoded(out, lo, e, sr, voc) if a <= s < b else out[lo:e]
+        if tail is not None:
+            w = np.linspace(0.0, 1.0, len(tail))
+            r = np.concatenate([tail * (1 - w) + r[:len(tail)] * w, r[len(tail):]])
+        keep = len(r) - (fade if e < n else 0)  # the next block re-renders the last `fade` samples
+        tail = r[keep:] if e < n else None
+        yield r[:keep].astype(np.float32)
 
 
-def _splice(left: np.ndarray, mid: np.ndarray, right: np.ndarray, fade: int) -> np.ndarray:
-    """Join with linear crossfades; the vocoded middle overlaps its neighbours by `fade` samples."""
-    parts = [left]
-    m = mid
-    if len(left) and fade:
-        f = min(fade, len(left), len(m))
-        w = np.linspace(0.0, 1.0, f)
-        parts = [left[:-f], left[-f:] * (1 - w) + m[:f] * w]
-        m = m[f:]
-    if len(right) and fade:
-        f = min(fade, len(right), len(m))
-        w = np.linspace(0.0, 1.0, f)
-        parts += [m[:-f] if f else m, m[len(m) - f:] * (1 - w) + right[:f] * w, right[f:]]
-    else:
-        parts += [m, right]
-    return np.concatenate(parts)
+def _ms(ms: float, sr: int) -> int:
+    return int(sr * ms / 1000.0)
+
+
+def _cuts(x: np.ndarray, a: int, b: int, voc: list[Local], sr: int) -> list[int]:
+    """Block boundaries inside [a, b): near FIRST_BLOCK_MS, then every BLOCK_MS, each at the
+    quietest 5 ms frame within 100 ms, never where a rate change (with its context) would be split."""
+    hop, reach, least = _ms(FRAME_MS, sr), _ms(100, sr), _ms(150, sr)
+    guard = _ms(CONTEXT_MS + RAMP_MS, sr) + _ms(FADE_MS, sr)
+    stretched = [(c.start - guard, c.end + guard) for c in voc if c.stretch != 1.0]
+    cuts, target = [], a + _ms(FIRST_BLOCK_MS, sr)
+    while target < b - least:
+        lo, hi = max(target - reach, (cuts[-1] if cuts else a) + least), min(target + reach, b - least)
+        cand = [p for p in range(lo, hi, hop) if not any(u <= p < v for u, v in stretched)]
+        if cand:
+            energy = [float(np.mean(x[p - hop // 2:p + hop // 2] ** 2)) for p in cand]
+            cuts.append(cand[int(np.argmin(energy))])
+        target = (cuts[-1] if cuts else target) + _ms(BLOCK_MS, sr)
+    return cuts
+
+
+def _vocoded(x: np.ndarray, lo: int, e: int, sr: int, voc: list[Local]) -> np.ndarray:
+    """Samples [lo, e) through the vocoder, analysed with CONTEXT_MS of audio either side."""
+    ctx = _ms(CONTEXT_MS, sr)
+    s0, e0 = max(lo - ctx, 0), min(e + ctx, len(x))
+    mine = [Local(c.start - s0, c.end - s0, c.pitch, c.gain_db, c.stretch, c.whisper)
+            for c in voc if c.end > s0 and c.start < e0]
+    y, g = _vocode(x[s0:e0], sr, mine)
+    y = y * 10.0 ** (g / 20.0)
+    return y[lo - s0:len(y) - (e0 - e)]  # the contexts are never stretched (see _cuts)
 
 
 def _curve(n: int, spans: list[tuple[int, int, float]], ramp: float) -> np.ndarray:
@@ -126,6 +158,8 @@ def _vocode(audio: np.ndarray, sr: int, changes: list[Local]) -> tuple[np.ndarra
         f0 = f0[np.rint(pos).astype(int)]  # nearest frame: interpolating into unvoiced (0) frames would bend F0
         sp, ap, gain = (_at(v, pos) for v in (sp, ap, gain))
     y = pw.synthesize(np.ascontiguousarray(f0), np.ascontiguousarray(sp), np.ascontiguousarray(ap), sr, FRAME_MS)
+    want = len(x) + int(round((len(f0) - nf) * per))  # WORLD rounds up to whole frames
+    y = np.pad(y, (0, max(want - len(y), 0)))[:want]
     gains = np.interp(np.arange(len(y)) / per, np.arange(len(gain)), gain)
     return y.astype(np.float32), gains
 

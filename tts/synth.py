@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .effects import Local, apply
+from .effects import Local, blocks
 from .tags import STYLES, Pause, Script, Sound, Speech, Style, parse
 from .voice import PiperVoice
 
@@ -27,7 +27,7 @@ _EMPHASIS_RATE = STYLES["emphasis"].rate
 class Chunk:
     audio: np.ndarray  # float32 mono
     sample_rate: int
-    text: str  # what it says; "" for a pause
+    text: str  # what the phrase says, on its first chunk; "" for a pause or a later chunk
 
 
 class Synthesizer:
@@ -47,20 +47,32 @@ class Synthesizer:
                 if isinstance(phrase, Pause):
                     yield Chunk(np.zeros(int(phrase.ms * self.sample_rate / 1000.0), np.float32), self.sample_rate, "")
                 else:
-                    yield self._render(phrase)
+                    yield from self._render(phrase)
 
     def synthesize(self, text: str | Script) -> tuple[np.ndarray, int]:
         """The whole text as one float32 array, and its sample rate."""
         parts = [c.audio for c in self.stream(text)]
         return (np.concatenate(parts) if parts else np.zeros(0, np.float32)), self.sample_rate
 
-    def _render(self, pieces: list[Speech]) -> Chunk:
+    def _render(self, pieces: list[Speech]) -> Iterator[Chunk]:
         rate, expressive = _base(pieces[0].style)
         out = self.voice.render([p.text for p in pieces], rate=rate, expressive=expressive)
         changes = [Local(a, b, p.style.pitch, p.style.gain_db, p.style.rate / rate, p.style.whisper)
                    for p, (a, b) in zip(pieces, out.spans)]
-        audio = apply(out.audio, self.sample_rate, changes)
-        return Chunk(_limit(audio), self.sample_rate, " ".join(p.text for p in pieces))
+        text = " ".join(p.text for p in pieces)
+        for k, audio in enumerate(blocks(out.audio, self.sample_rate, changes)):
+            yield Chunk(_limit(audio), self.sample_rate, "" if k else text)  # the text rides on a phrase's first chunk
+
+
+def loopback(audio: np.ndarray, sample_rate: int, pad_s: float = 0.3) -> np.ndarray:
+    """The output as the recognizer hears it: 16 kHz, with the silence a microphone would have
+    around it (speech that starts and stops at the very first and last sample makes Whisper
+    repeat itself now and then)."""
+    import soxr
+
+    x = soxr.resample(audio, sample_rate, 16000).astype(np.float32)
+    z = np.zeros(int(pad_s * 16000), np.float32)
+    return np.concatenate([z, x, z])
 
 
 def _base(style: Style) -> tuple[float, float]:

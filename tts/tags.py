@@ -56,7 +56,7 @@ STYLES = {
     "sad": Style(rate=1.2, pitch=-2.0, gain_db=-4.0, expressive=0.7),
     "whisper": Style(whisper=True, gain_db=-3.0),
     "slow": Style(rate=1.35),
-    "fast": Style(rate=0.75),
+    "fast": Style(rate=0.7),
     "loud": Style(gain_db=6.0),
     "soft": Style(gain_db=-6.0),
     "emphasis": Style(rate=1.15, pitch=1.5, gain_db=3.0, emphasis=True),

@@ -1,0 +1,136 @@
+"""LTTS benchmark: round-trip WER (LTTS → recognizer), real-time factor and time to first audio,
+against piper-tts's own pipeline on the same voice and sentences, in the same run."""
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .manifest import load_manifest
+from .wer import corpus_wer
+
+# one-sentence replies, the case the time-to-first-audio target is about
+REPLIES = (
+    "Sure, I can help with that.", "The meeting starts at ten tomorrow morning.", "I set a timer for five minutes.",
+    "It is sunny and warm in Lisbon today.", "Your order has been shipped.", "Sorry, I did not catch that.",
+    "Turning off the lights in the living room.", "You have three new messages.", "That sounds like a great plan!",
+    "The train to Paris leaves from platform four.", "I added milk and eggs to your shopping list.",
+    "Okay, calling your sister now.", "It will take about twenty minutes by bike.", "Good night, sleep well.",
+    "The next song is by the Beatles.", "Your battery is at fifteen percent.", "I could not find that file.",
+    "Congratulations on the new job!", "The pharmacy closes at six.", "Let me think about that for a second.",
+)
+# every style once in turn; emphasis goes on the sentence's longest word
+STYLE_CYCLE = ("excited", "calm", "sad", "whisper", "slow", "fast", "loud", "soft", "emphasis")
+
+
+def sentences(manifest: Path, n: int) -> list[str]:
+    """`n` dev-set reference texts spread evenly over the read clips, markup removed."""
+    texts = [re.sub(r"<[^<>]*>", " ", it.text) for it in load_manifest(manifest) if it.kind == "read"]
+    texts = [" ".join(t.split()) for t in texts if len(t.split()) >= 3]
+    step = max(len(texts) // n, 1)
+    return texts[::step][:n]
+
+
+def styled(text: str, style: str) -> str:
+    if style != "emphasis":
+        return f"[{style}] {text}"
+    words = text.split()
+    i = max(range(len(words)), key=lambda k: len(words[k].strip(",.!?;:\"'")))
+    words[i] = f"[emphasis]{words[i]}[/emphasis]"
+    return " ".join(words)
+
+
+def timed(chunks) -> tuple[np.ndarray, float, float]:
+    """Concatenated audio, seconds to the first chunk, seconds in all."""
+    t0 = time.perf_counter()
+    first, parts = None, []
+    for c in chunks:
+        first = time.perf_counter() - t0 if first is None else first
+        parts.append(c)
+    return (np.concatenate(parts) if parts else np.zeros(0, np.float32)), first or 0.0, time.perf_counter() - t0
+
+
+def piper_peer(voice_path: Path):
+    """piper-tts's own PiperVoice: its phonemizer, its ONNX session, default settings."""
+    from piper import PiperVoice
+
+    voice = PiperVoice.load(str(voice_path))
+    return lambda text: (c.audio_float_array for c in voice.synthesize(text)), voice.config.sample_rate
+
+
+def run(manifest: Path, n: int = 100, threads: int = 2, quiet: bool = False, asr_model: str = "tiny.en") -> dict:
+    import torch
+
+    from asr.recognizer import Recognizer, RecognizerConfig
+    from tts.synth import Synthesizer, loopback
+    from tts.voice import default_voice_path
+
+    torch.set_num_threads(threads)
+    texts = sentences(manifest, n)
+    recognizer = Recognizer(RecognizerConfig(model=asr_model, device="cpu", threads=threads))
+    synth = Synthesizer(threads=threads)
+    peer, peer_rate = piper_peer(default_voice_path())
+    peer("Hello.")  # its first onnxruntime run is slow too
+    systems = {
+        "ours": (lambda t: (c.audio for c in synth.stream(t)), synth.sample_rate),
+        "piper-tts": (peer, peer_rate),
+    }
+    rows = {k: [] for k in ("ours", "piper-tts", "ours_styled", "replies", "replies_piper-tts", "replies_styled")}
+    work = [(text, i, "") for i, text in enumerate(texts)] + [(text, i, "replies") for i, text in enumerate(REPLIES)]
+    for text, i, kind in tqdm(work, desc="tts round trip", disable=quiet, file=sys.stderr):
+        style = STYLE_CYCLE[i % len(STYLE_CYCLE)]
+        name = (lambda k: k if not kind else "replies" if k == "ours" else f"replies_{k.split('_')[-1]}")
+        for key, system, t in (("ours", "ours", text), ("piper-tts", "piper-tts", text),
+                               ("ours_styled", "ours", styled(text, style))):
+            make, rate = systems[system]
+            audio, first, total = timed(make(t))
+            hyp = recognizer.transcribe(loopback(audio, rate), 16000).text
+            rows[name(key)].append({"text": text, "input": t, "style": style if key == "ours_styled" else "",
+                                    "hyp": hyp, "first_s": first, "synth_s": total, "audio_s": len(audio) / rate})
+    return report(rows, asr_model)
+
+
+def report(rows: dict, asr_model: str) -> dict:
+    out = {"asr_model": asr_model}
+    for key, rs in rows.items():
+        refs, hyps = [r["text"] for r in rs], [r["hyp"] for r in rs]
+        first = np.array([r["first_s"] for r in rs]) * 1000
+        out[key] = {"sentences": len(rs), "wer": corpus_wer(refs, hyps),
+                    "rtf": sum(r["synth_s"] for r in rs) / max(sum(r["audio_s"] for r in rs), 1e-9),
+                    "first_audio_ms_p50": float(np.percentile(first, 50)),
+                    "first_audio_ms_p90": float(np.percentile(first, 90))}
+        if key.endswith("styled"):
+            out[key]["wer_by_style"] = {
+                s: corpus_wer([r["text"] for r in rs if r["style"] == s], [r["hyp"] for r in rs if r["style"] == s])
+                for s in STYLE_CYCLE if any(r["style"] == s for r in rs)}
+    out["ratios_vs_piper_tts"] = {"rtf": out["ours"]["rtf"] / out["piper-tts"]["rtf"],
+                                  "first_audio_p50": out["ours"]["first_audio_ms_p50"]
+                                  / out["piper-tts"]["first_audio_ms_p50"],
+                                  "reply_first_audio_p50": out["replies"]["first_audio_ms_p50"]
+                                  / out["replies_piper-tts"]["first_audio_ms_p50"]}
+    out["rows"] = rows
+    return out
+
+
+def main(args) -> int:
+    if not Path(args.manifest).is_file():
+        print(f"speechfront bench tts: no dev set at {args.manifest}", file=sys.stderr)
+        return 2
+    res = run(args.manifest, args.sentences, args.threads, args.quiet, args.asr_model)
+    print(f"round trip through the recognizer {args.asr_model}")
+    for key in ("ours", "ours_styled", "piper-tts", "replies", "replies_styled", "replies_piper-tts"):
+        r = res[key]
+        print(f"{key:18s} sentences {r['sentences']:4d}  WER {r['wer']:5.2f} %  RTF {r['rtf']:.3f}  "
+              f"first audio P50 {r['first_audio_ms_p50']:.0f} ms  P90 {r['first_audio_ms_p90']:.0f} ms")
+    print("styled WER by style: " + ", ".join(f"{k} {v:.1f}" for k, v in res["ours_styled"]["wer_by_style"].items()))
+    q = res["ratios_vs_piper_tts"]
+    print(f"ours / piper-tts: RTF ×{q['rtf']:.2f}, first audio P50 ×{q['first_audio_p50']:.2f} "
+          f"(one-sentence replies ×{q['reply_first_audio_p50']:.2f})")
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(res, indent=1))
+    return 0
