@@ -81,17 +81,17 @@ def run(manifest: Path, n: int = 100, threads: int = 2, quiet: bool = False, asr
         "piper-tts": (peer, peer_rate),
     }
     rows = {k: [] for k in ("ours", "piper-tts", "ours_styled", "replies", "replies_piper-tts", "replies_styled")}
-    work = [(text, i, "") for i, text in enumerate(texts)] + [(text, i, "replies") for i, text in enumerate(REPLIES)]
-    for text, i, kind in tqdm(work, desc="tts round trip", disable=quiet, file=sys.stderr):
+    work = [(text, i, "") for i, text in enumerate(texts)] + [(text, i, "replies_") for i, text in enumerate(REPLIES)]
+    for text, i, group in tqdm(work, desc="tts round trip", disable=quiet, file=sys.stderr):
         style = STYLE_CYCLE[i % len(STYLE_CYCLE)]
-        name = (lambda k: k if not kind else "replies" if k == "ours" else f"replies_{k.split('_')[-1]}")
         for key, system, t in (("ours", "ours", text), ("piper-tts", "piper-tts", text),
                                ("ours_styled", "ours", styled(text, style))):
             make, rate = systems[system]
             audio, first, total = timed(make(t))
             hyp = recognizer.transcribe(loopback(audio, rate), 16000).text
-            rows[name(key)].append({"text": text, "input": t, "style": style if key == "ours_styled" else "",
-                                    "hyp": hyp, "first_s": first, "synth_s": total, "audio_s": len(audio) / rate})
+            row = {"text": text, "input": t, "style": style if key == "ours_styled" else "", "hyp": hyp,
+                   "first_s": first, "synth_s": total, "audio_s": len(audio) / rate}
+            rows[(group + key).replace("replies_ours_", "replies_").replace("replies_ours", "replies")].append(row)
     return report(rows, asr_model)
 
 
@@ -104,10 +104,12 @@ def report(rows: dict, asr_model: str) -> dict:
                     "rtf": sum(r["synth_s"] for r in rs) / max(sum(r["audio_s"] for r in rs), 1e-9),
                     "first_audio_ms_p50": float(np.percentile(first, 50)),
                     "first_audio_ms_p90": float(np.percentile(first, 90))}
-        if key.endswith("styled"):
+        if key.endswith("styled"):  # each style against the plain rendering of the same sentences
+            plain = {r["text"]: r["hyp"] for r in rows[key.replace("_styled", "") if key != "ours_styled" else "ours"]}
             out[key]["wer_by_style"] = {
-                s: corpus_wer([r["text"] for r in rs if r["style"] == s], [r["hyp"] for r in rs if r["style"] == s])
-                for s in STYLE_CYCLE if any(r["style"] == s for r in rs)}
+                s: {"styled": corpus_wer([r["text"] for r in mine], [r["hyp"] for r in mine]),
+                    "plain": corpus_wer([r["text"] for r in mine], [plain[r["text"]] for r in mine])}
+                for s in STYLE_CYCLE for mine in [[r for r in rs if r["style"] == s]] if mine}
     out["ratios_vs_piper_tts"] = {"rtf": out["ours"]["rtf"] / out["piper-tts"]["rtf"],
                                   "first_audio_p50": out["ours"]["first_audio_ms_p50"]
                                   / out["piper-tts"]["first_audio_ms_p50"],
@@ -127,7 +129,8 @@ def main(args) -> int:
         r = res[key]
         print(f"{key:18s} sentences {r['sentences']:4d}  WER {r['wer']:5.2f} %  RTF {r['rtf']:.3f}  "
               f"first audio P50 {r['first_audio_ms_p50']:.0f} ms  P90 {r['first_audio_ms_p90']:.0f} ms")
-    print("styled WER by style: " + ", ".join(f"{k} {v:.1f}" for k, v in res["ours_styled"]["wer_by_style"].items()))
+    print("WER by style, styled / plain on the same sentences: " + ", ".join(
+        f"{k} {v['styled']:.1f}/{v['plain']:.1f}" for k, v in res["ours_styled"]["wer_by_style"].items()))
     q = res["ratios_vs_piper_tts"]
     print(f"ours / piper-tts: RTF ×{q['rtf']:.2f}, first audio P50 ×{q['first_audio_p50']:.2f} "
           f"(one-sentence replies ×{q['reply_first_audio_p50']:.2f})")
