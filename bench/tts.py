@@ -81,17 +81,20 @@ def run(manifest: Path, n: int = 100, threads: int = 2, quiet: bool = False, asr
         "piper-tts": (peer, peer_rate),
     }
     rows = {k: [] for k in ("ours", "piper-tts", "ours_styled", "replies", "replies_piper-tts", "replies_styled")}
-    work = [(text, i, "") for i, text in enumerate(texts)] + [(text, i, "replies_") for i, text in enumerate(REPLIES)]
+    # (row key for dev sentences, for replies) of each (system, styled) pass
+    keys = {("ours", False): ("ours", "replies"), ("piper-tts", False): ("piper-tts", "replies_piper-tts"),
+            ("ours", True): ("ours_styled", "replies_styled")}
+    work = [(text, i, 0) for i, text in enumerate(texts)] + [(text, i, 1) for i, text in enumerate(REPLIES)]
     for text, i, group in tqdm(work, desc="tts round trip", disable=quiet, file=sys.stderr):
         style = STYLE_CYCLE[i % len(STYLE_CYCLE)]
-        for key, system, t in (("ours", "ours", text), ("piper-tts", "piper-tts", text),
-                               ("ours_styled", "ours", styled(text, style))):
+        for system, with_style in keys:
+            t = styled(text, style) if with_style else text
             make, rate = systems[system]
             audio, first, total = timed(make(t))
             hyp = recognizer.transcribe(loopback(audio, rate), 16000).text
-            row = {"text": text, "input": t, "style": style if key == "ours_styled" else "", "hyp": hyp,
-                   "first_s": first, "synth_s": total, "audio_s": len(audio) / rate}
-            rows[(group + key).replace("replies_ours_", "replies_").replace("replies_ours", "replies")].append(row)
+            rows[keys[system, with_style][group]].append({
+                "text": text, "input": t, "style": style if with_style else "", "hyp": hyp,
+                "first_s": first, "synth_s": total, "audio_s": len(audio) / rate})
     return report(rows, asr_model)
 
 
