@@ -200,7 +200,8 @@ def _ssml(close: str, name: str, attrs: str, selfclose: bool, raw: str, warnings
 
 def _prosody(a: dict, raw: str, warnings: list[str]) -> Style:
     style = NEUTRAL
-    for key, table, read in (("rate", _RATE, _rate), ("pitch", _PITCH, _semitones), ("volume", _VOLUME, _decibels)):
+    for key, field_name, table, read in (("rate", "rate", _RATE, _rate), ("pitch", "pitch", _PITCH, _semitones),
+                                         ("volume", "gain_db", _VOLUME, _decibels)):
         if key not in a:
             continue
         v = a[key].strip().lower()
@@ -209,7 +210,7 @@ def _prosody(a: dict, raw: str, warnings: list[str]) -> Style:
         if x is None:
             warnings.append(f"cannot read {key}={a[key]!r} in {raw!r}; ignored")
             continue
-        style = replace(style, **{{"rate": "rate", "pitch": "pitch", "volume": "gain_db"}[key]: x})
+        style = replace(style, **{field_name: x})
     return style
 
 
