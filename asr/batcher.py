@@ -17,7 +17,7 @@ from .frames import Frame
 @dataclass(frozen=True)
 class BatcherConfig:
     target_frames: int = 32  # CPU: a few streams' worth; raise on a GPU
-    flush_pause_ms: float = 210.0
+    flush_pause_ms: float = 100.0  # the end-pointing first pass proposes here: give it a fresh pass
     max_wait_ms: float = 300.0
 
 

@@ -31,9 +31,10 @@ class Endpoint:
     stream: str
     t: float
     speech_end: float
-    pass_: int  # 1: first-pass proposal, 2: the arbitrator's decision
+    pass_: int  # 1: the first pass alone ended the turn (hard limit, no arbitrator); 2: the arbitrator decided
     accepted: bool
-    prob: float | None = None
+    prob: float | None = None  # the arbitrator's probability that the turn is over
+    first_pass: float | None = None  # when the first pass proposed this endpoint (audio clock)
     type: str = "endpoint"
 
 
@@ -59,6 +60,8 @@ def to_dict(e: Event) -> dict:
              "pass": e.pass_, "accepted": e.accepted}
         if e.prob is not None:
             d["prob"] = round(e.prob, 4)
+        if e.first_pass is not None:
+            d["first_pass"] = round(e.first_pass, 3)
         return d
     return {"type": e.type, "stream": e.stream, "t": round(e.t, 3), "text": e.text,
             "nbest": [{"text": t, "score": round(s, 4)} for t, s in e.nbest],

@@ -36,12 +36,20 @@ SENTENCE_END = (".", "?", "!")
 @dataclass(frozen=True)
 class StreamingConfig:
     window_pad: float = 6.0  # seconds of silence after each window (2 s: the decoder loops far more)
-    final_pause_ms: float = 1000.0  # a pause this long ends the utterance (until end-pointing decides)
     rerank_start_ms: float = 200.0  # with a reranker: score the N-best once a pause is this long
     trim_after: float = 6.0  # drop audio before a committed sentence end once the window is this long
     max_window: float = 24.0  # past this, drop audio before the last committed word regardless
     # timestamps on: closing the last segment is how the decoder says the speech has ended
     decode: DecodeOptions = field(default_factory=lambda: DecodeOptions(beam_size=3, best_of=3, temperatures=(0.0,)))
+
+
+@dataclass(frozen=True)
+class EndSignals:
+    """What the decoder's last pass says about the end of speech."""
+    last_prob: float  # probability of the hypothesis's last text token (often the final punctuation)
+    eot_prob: float  # probability of end-of-text after the hypothesis
+    closed_gap: float  # seconds between the segment's closing timestamp and the audio end (0: open)
+    audio_end: float  # the stream time the pass saw audio up to
 
 
 @dataclass
@@ -68,6 +76,7 @@ class StreamState:
     shown: tuple[str, str] = ("", "")
     enc: torch.Tensor | None = None  # last pass's encoder states over the real audio
     enc_start: float = 0.0
+    signals: EndSignals | None = None  # the last pass's end-of-speech evidence
     closed: bool = False
 
     @property
@@ -77,7 +86,14 @@ class StreamState:
 
 class StreamingRecognizer:
     def __init__(self, lm: LoadedModel, config: StreamingConfig = StreamingConfig(),
-                 policy_factory: Callable[[], object] = DynamicLookahead, reranker=None):
+                 policy_factory: Callable[[], object] = DynamicLookahead, reranker=None, endpointer=None):
+        """endpointer: an endpointing.Endpointer; by default two-pass with the shipped
+        arbitrator for this model, or the pause rule where there is none."""
+        if endpointer is None:
+            from endpointing import default_endpointer
+
+            endpointer = default_endpointer(lm.name)
+        self.endpointer = endpointer
         self.lm = lm
         self.reranker = reranker
         self.rerank_waits_ms: list[float] = []  # how long each final waited for the LM
@@ -122,9 +138,10 @@ class StreamingRecognizer:
         for sid in batch.frames:
             st = self.streams[sid]
             p = pauses.get(sid)
-            ended = st.closed or (p is not None and not p.speech and p.pause_ms >= self.config.final_pause_ms)
             if st in todo:
                 events += self._commit(st, t, final=False)
+            ended, endpoints = self.endpointer.decide(st, p, t)
+            events += endpoints
             if ended and (st.words or st.tentative):
                 events += self._commit(st, t, final=True)
                 events.append(self._final(st, t))
@@ -169,18 +186,24 @@ class StreamingRecognizer:
                 probs = [math.exp(lps[k - len(st.forced)]) for k in ks if 0 <= k - len(st.forced) < len(lps)]
                 st.tentative.append(TentativeWord(word, offset + s, offset + e, min(probs, default=0.0),
                                                   tuple(texts[i][k] for k in ks)))
+            tb = self.tok.timestamp_begin
+            closed = bool(r.tokens) and r.tokens[-1] >= tb and not looped[i]
+            close_at = min(offset + (r.tokens[-1] - tb) * 0.02, st.audio_end) if closed else st.audio_end
             if st.tentative and not looped[i]:  # the last word lasts until the decoder closed its segment
-                tb = self.tok.timestamp_begin
-                closed = r.tokens[-1] >= tb if r.tokens else False
-                last = st.tentative[-1]
-                end = offset + (r.tokens[-1] - tb) * 0.02 if closed else st.audio_end
-                st.tentative[-1] = replace(last, until=min(end, st.audio_end))
+                st.tentative[-1] = replace(st.tentative[-1], until=close_at)
+            st.signals = self._signals(r.tokens, lps, st.audio_end - close_at, st.audio_end)
             before = _text(st.words)
             nbest: dict[str, tuple[float, float]] = {}
             for toks, score, _ in r.nbest:  # the same words with other timestamps count once
                 text = (before + self.tok.decode([t for t in toks if t < self.tok.eot])).strip()
                 nbest[text] = max(nbest.get(text, (-math.inf, 0.0)), (score / max(1, len(toks)), score))
             st.nbest = sorted(((k, a, s) for k, (a, s) in nbest.items()), key=lambda h: h[1], reverse=True)
+
+    def _signals(self, tokens: list[int], lps: list[float], gap: float, end: float) -> EndSignals:
+        text = [k for k, t in enumerate(tokens) if t < self.tok.eot]
+        last = math.exp(lps[text[-1]]) if text and text[-1] < len(lps) else 1.0  # all committed: settled
+        eot = math.exp(lps[len(tokens)]) if len(lps) > len(tokens) else 0.0
+        return EndSignals(last, eot, gap, end)
 
     def _until_loop(self, st: StreamState, tokens: list[int]) -> list[int]:
         """The new text tokens, cut where they start to loop (before alignment:

@@ -73,6 +73,32 @@ def _bench_tts_args(p) -> None:
     p.add_argument("--json", default="bench-results/tts.json")
 
 
+def _train_endpointer_args(p) -> None:
+    from bench.manifest import DEFAULT_MANIFEST
+
+    p.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
+    p.add_argument("--limit", type=int, help="at most N training clips")
+    p.add_argument("--commands", type=int, default=120, help="LTTS-rendered commands to add (0: none)")
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--held-out", type=float, default=0.15, help="fraction of cases for the held-out check")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--model", default="tiny.en", choices=("tiny.en", "base"))
+    p.add_argument("--dry-run", action="store_true", help="report only; do not write the weights")
+    p.add_argument("--report", default="bench-results/endpointer-train.json")
+
+
+def _bench_endpointing_args(p) -> None:
+    from bench.manifest import DEFAULT_MANIFEST
+
+    p.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
+    p.add_argument("--limit", type=int, help="at most N held-out clips")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--no-smart-turn", action="store_true", help="skip pipecat's smart-turn peer")
+    p.add_argument("--json", default="bench-results/endpointing.json")
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="speechfront", description="Streaming speech front-end engine.")
     ap.add_argument("-v", "--verbose", action="store_true")
@@ -88,6 +114,8 @@ def parser() -> argparse.ArgumentParser:
     _bench_streaming_args(bench.add_parser("streaming", help="streaming WER, commit latency, streams"))
     _bench_rerank_args(bench.add_parser("rerank", help="WER with and without LLM reranking, oracle, latency"))
     _bench_tts_args(bench.add_parser("tts", help="LTTS round-trip WER, real-time factor, first audio"))
+    _bench_endpointing_args(bench.add_parser("endpointing", help="cutoffs against endpoint latency, with peers"))
+    _train_endpointer_args(sub.add_parser("train-endpointer", help="train the end-pointing arbitrator"))
     return ap
 
 
@@ -118,6 +146,14 @@ def main(argv: list[str] | None = None) -> int:
         from bench.tts import main as tts
 
         return tts(args)
+    if args.command == "train-endpointer":
+        from endpointing.train import main as train
+
+        return train(args)
+    if args.command == "bench" and args.bench == "endpointing":
+        from bench.endpointing import main as endpointing
+
+        return endpointing(args)
     if args.command == "bench" and args.bench == "offline":
         from bench.offline import main as offline
 

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 
 from asr.audio import AudioError, read_audio
-from asr.events import Final, Partial, to_json
+from asr.events import Endpoint, Final, Partial, to_json
 from asr.lookahead import parse_policy
 from asr.pause import PauseConfig
 
@@ -81,5 +81,8 @@ def _show(e, as_json: bool) -> None:
         print(to_json(e), flush=True)
     elif isinstance(e, Partial):
         print(f"[{e.stream} {e.t:7.2f}] {e.committed} \033[2m{e.tentative}\033[0m", flush=True)
+    elif isinstance(e, Endpoint):
+        why = f"p={e.prob:.2f}" if e.prob is not None else "pause limit"
+        print(f"[{e.stream} {e.t:7.2f}] endpoint {'accepted' if e.accepted else 'rejected'} ({why})", flush=True)
     elif isinstance(e, Final):
         print(f"[{e.stream} {e.t:7.2f}] FINAL {e.text}", flush=True)

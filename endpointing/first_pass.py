@@ -1,0 +1,110 @@
+"""Two-pass end-pointing: the first pass proposes, the arbitrator decides.
+
+First pass, per stream, on every batch: a candidate once the pause after
+speech reaches ``candidate_ms``, or as soon as the pause starts when the
+recognizer's last pass already closed its segment on sentence-final
+punctuation with a confident token (``early_prob``). A pause of ``hard_ms`` and
+an utterance of ``max_utterance_s`` always end the turn.
+
+Second pass: for each new recognizer pass while a candidate stands, the
+arbitrator reads that pass's encoder states and transcript and gives the
+probability that the turn is over; under ``threshold`` the turn goes on and
+it is asked again on the next pass, as the pause grows. Without an
+arbitrator (no weights for the model, or ``arbitrator=False``) the turn ends
+at ``pause_only_ms`` of pause, the engine's old rule.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from asr.events import Endpoint
+
+from .features import Features, from_state
+
+SENTENCE_END = (".", "?", "!")
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    candidate_ms: float = 100.0  # T1: a pause this long proposes an endpoint
+    early_prob: float = 0.9  # ... or any pause, when the decoder ended a sentence this surely (>1: off)
+    hard_ms: float = 1500.0  # a pause this long always ends the turn
+    max_utterance_s: float = 30.0  # so does this much speech
+    threshold: float = 0.5  # arbitrator probability that accepts
+    pause_only_ms: float = 1000.0  # the rule when there is no arbitrator
+
+
+@dataclass
+class _Turn:
+    utt: int  # the StreamState.utt_start this belongs to
+    onset: float | None = None  # first speech of the turn (s)
+    first: float | None = None  # when the current candidate was proposed
+    asked: float = -1.0  # audio end of the pass last asked about
+
+
+@dataclass
+class Decision:
+    """One arbitrator call, for tracing (training data, the benchmark's threshold sweep)."""
+    stream: str
+    t: float
+    pause_ms: float
+    speech_end: float
+    prob: float
+    features: Features
+    text: str
+
+
+@dataclass
+class Endpointer:
+    config: EndpointConfig = field(default_factory=EndpointConfig)
+    arbitrator: object | None = None  # endpointing.arbitrator.Arbitrator
+    on_decision: Callable[[Decision], None] | None = None
+
+    def __post_init__(self):
+        self._turns: dict[str, _Turn] = {}
+
+    def decide(self, st, pause, t: float) -> tuple[bool, list[Endpoint]]:
+        """Should this stream's turn end now? ``st``: asr.streaming.StreamState; ``pause``: its PauseState."""
+        if st.closed:
+            return True, []
+        if pause is None or not st.in_speech:
+            return False, []
+        c = self.config
+        turn = self._turns.get(st.id)
+        if turn is None or turn.utt != st.utt_start:
+            turn = self._turns[st.id] = _Turn(st.utt_start)
+        if pause.speech_start is not None and turn.onset is None:
+            turn.onset = pause.speech_start
+        utterance = st.audio_end - (turn.onset if turn.onset is not None else st.utt_start / 16000)
+        if pause.speech or pause.speech_end is None:
+            turn.first = None
+            if utterance >= c.max_utterance_s:
+                return True, [Endpoint(st.id, t, st.audio_end, 1, True, None, t)]
+            return False, []
+        if pause.pause_ms >= c.hard_ms:
+            return True, [Endpoint(st.id, t, pause.speech_end, 1, True, None, turn.first or t)]
+        if self.arbitrator is None:
+            if pause.pause_ms >= c.pause_only_ms:
+                return True, [Endpoint(st.id, t, pause.speech_end, 1, True, None, t)]
+            return False, []
+        if turn.first is None and (pause.pause_ms >= c.candidate_ms or self._sure_end(st, pause)):
+            turn.first = t
+        sig = st.signals
+        if turn.first is None or sig is None or sig.audio_end <= turn.asked or sig.audio_end < pause.speech_end:
+            return False, []  # no candidate, or no pass since the last question that saw the pause
+        turn.asked = sig.audio_end
+        feats = from_state(st, pause.pause_ms, utterance)
+        prob = self.arbitrator.prob([feats])[0]
+        if self.on_decision is not None:
+            text = ("".join(w.w for w in st.words) + "".join(w.text for w in st.tentative)).strip()
+            self.on_decision(Decision(st.id, t, pause.pause_ms, pause.speech_end, prob, feats, text))
+        accepted = prob >= c.threshold
+        return accepted, [Endpoint(st.id, t, pause.speech_end, 2, accepted, prob, turn.first)]
+
+    def _sure_end(self, st, pause) -> bool:
+        sig = st.signals
+        last = st.tentative[-1].text if st.tentative else st.words[-1].w if st.words else ""
+        if sig is None or sig.closed_gap <= 0 or sig.last_prob < self.config.early_prob:
+            return False
+        return last.strip().endswith(SENTENCE_END)

@@ -1,0 +1,177 @@
+"""Train the arbitrator: ``speechfront train-endpointer`` (seeded, CPU, minutes).
+
+Examples are the decisions the engine would take. For every pause in a case
+the pause tracker (as in the engine) gives the moments the endpointer would be
+asked — once the pause starts, at the first-pass candidate, then every 300 ms
+(the batcher's deadline) up to the hard limit — and at each the recognizer runs
+the same pass the streaming engine runs (StreamingRecognizer._pass over the
+audio so far), so the encoder states and the transcript features are the ones
+the arbitrator sees live. Label: 1 when no speech follows (the true end), else 0.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from asr.frames import Framer
+from asr.pause import PauseConfig, PauseTracker
+from asr.streaming import StreamingRecognizer, StreamState
+
+from .arbitrator import Arbitrator
+from .data import SR, Case
+from .features import Features, collate, from_state
+from .first_pass import EndpointConfig, Endpointer
+
+ASK_EVERY_MS = 300.0  # the batcher's max_wait: how often a pass (and a question) comes during a pause
+MAX_WINDOW_S = 20.0
+
+
+@dataclass
+class Example:
+    case: str
+    t: float  # decision time on the case clock
+    pause_ms: float
+    label: int
+    features: Features
+    text: str
+
+
+def ask_times(case: Case, config: EndpointConfig, rng: np.random.Generator, pause: PauseConfig = PauseConfig()):
+    """(time, pause_ms, onset) at which the endpointer would be asked, per the pause tracker."""
+    framer, tracker = Framer("x"), PauseTracker(pause)
+    out, onset, due = [], None, None
+    for f in framer.push(case.audio) + framer.close():
+        s = tracker.update(f)
+        if s.speech_start is not None and onset is None:
+            onset = s.speech_start
+        if s.speech or s.speech_end is None:
+            due = None
+            continue
+        if due is None:  # a new pause: once early (a batch may land before the candidate), then on the grid
+            due = [float(rng.uniform(30, config.candidate_ms))] + \
+                  list(np.arange(config.candidate_ms, config.hard_ms, ASK_EVERY_MS))
+        if due and s.pause_ms >= due[0]:
+            out.append((f.end, s.pause_ms, onset))
+            due = [d for d in due if d > s.pause_ms]
+    return out
+
+
+def examples(cases: list[Case], rec: StreamingRecognizer, config: EndpointConfig = EndpointConfig(),
+             seed: int = 0, batch: int = 8, log=sys.stderr) -> list[Example]:
+    rng = np.random.default_rng(seed)
+    todo = [(c, t, p, onset) for c in cases for t, p, onset in ask_times(c, config, rng)]
+    todo.sort(key=lambda x: x[1])  # similar window lengths batch together
+    out, t0 = [], time.perf_counter()
+    for k in range(0, len(todo), batch):
+        group = todo[k:k + batch]
+        states = []
+        for c, t, _, _ in group:
+            end = int(round(t * SR))
+            start = max(0, end - int(MAX_WINDOW_S * SR))
+            states.append(StreamState(c.id, None, audio=c.audio[start:end].copy(), window_start=start,
+                                      received=end, in_speech=True))
+        rec._pass(states)
+        for st, (c, t, p, onset) in zip(states, group):
+            f = from_state(st, p, t - (onset or 0.0))
+            text = "".join(w.text for w in st.tentative).strip()
+            out.append(Example(c.id, t, p, int(t >= c.end), f, text))
+        if log and (k // batch) % 25 == 0:
+            print(f"  {k + len(group)}/{len(todo)} decisions, {time.perf_counter() - t0:.0f} s", file=log, flush=True)
+    return out
+
+
+def fit(train: list[Example], inputs: str = "both", seed: int = 0, epochs: int = 40, d_enc: int = 384,
+        lr: float = 2e-3) -> Arbitrator:
+    torch.manual_seed(seed)
+    model = Arbitrator(d_enc=d_enc, inputs=inputs)
+    x = collate([e.features for e in train])
+    y = torch.tensor([e.label for e in train], dtype=torch.float32)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-2)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs * ((len(y) + 63) // 64))
+    g = torch.Generator().manual_seed(seed)
+    model.train()
+    for _ in range(epochs):
+        for idx in torch.randperm(len(y), generator=g).split(64):
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(model(**{k: v[idx] for k, v in x.items()}), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    return model.eval()
+
+
+def evaluate(model: Arbitrator, held: list[Example]) -> dict:
+    """Accuracy and AUC per decision, and the mid-turn decisions it would accept at 0.5."""
+    p = np.array(model.prob([e.features for e in held]))
+    y = np.array([e.label for e in held])
+    order = np.argsort(-p)
+    ranks = np.empty(len(p))
+    ranks[order] = np.arange(len(p))
+    pos, neg = y == 1, y == 0
+    auc = float(np.mean(ranks[pos][:, None] < ranks[neg][None, :])) if pos.any() and neg.any() else float("nan")
+    return {"decisions": len(y), "accuracy": round(float(np.mean((p >= 0.5) == y)), 4), "auc": round(auc, 4),
+            "false_accepts": int(np.sum((p >= 0.5) & neg)), "mid_turn": int(neg.sum())}
+
+
+def params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def save_report(path, report: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1))
+
+
+__all__ = ["Example", "ask_times", "examples", "fit", "evaluate", "params", "Endpointer"]
+
+
+def main(args) -> int:
+    """Build the examples, train the arbitrator and its two ablations, save them, report."""
+    from pathlib import Path
+
+    from asr.whisper.load import load_model
+    from bench.manifest import load_manifest
+
+    from .arbitrator import weights_path
+    from .data import command_cases, dev_cases, split
+
+    torch.set_num_threads(args.threads)
+    lm = load_model(args.model, "cpu")
+    items = [it for it in load_manifest(args.manifest) if split(it.id) == "train"][: args.limit]
+    t0 = time.perf_counter()
+    # pauses of 0.2-2 s inside the turn; spontaneous clips keep their own hesitations as well
+    cases = dev_cases(items, lm, args.seed, (0.2, 2.0), trailing=2.0,
+                      n_pauses=lambda rng, it: int(rng.integers(0, 3)))
+    if args.commands:
+        try:
+            cases += command_cases(args.commands, args.seed)
+        except ImportError as e:
+            print(f"no LTTS voice ({e}); training without synthesized commands", file=sys.stderr)
+    print(f"{len(cases)} cases, {sum(len(c.audio) for c in cases) / SR / 60:.1f} min of audio "
+          f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+    rec = StreamingRecognizer(lm, endpointer=Endpointer())
+    data = examples(cases, rec, seed=args.seed)
+    rng = np.random.default_rng(args.seed)
+    held_cases = {c.id for c in cases if rng.random() < args.held_out}
+    train = [e for e in data if e.case not in held_cases]
+    held = [e for e in data if e.case in held_cases]
+    report = {"model": args.model, "seed": args.seed, "cases": len(cases), "decisions": len(data),
+              "ends": sum(e.label for e in data), "held_out_cases": len(held_cases),
+              "build_seconds": round(time.perf_counter() - t0, 1), "variants": {}}
+    for inputs in ("both", "acoustic", "text"):
+        t1 = time.perf_counter()
+        model = fit(train, inputs, args.seed, args.epochs, lm.model.dims.n_audio_state)
+        r = evaluate(model, held) | {"params": params(model), "train_seconds": round(time.perf_counter() - t1, 1)}
+        report["variants"][inputs] = r
+        print(inputs, json.dumps(r), file=sys.stderr)
+        if not args.dry_run:  # the shipped model is fitted on every case once the held-out check is done
+            model = fit(data, inputs, args.seed, args.epochs, lm.model.dims.n_audio_state)
+            model.save(weights_path(args.model, inputs), {k: report[k] for k in ("model", "seed", "cases", "decisions")})
+    save_report(Path(args.report), report)
+    print(json.dumps(report, indent=1))
+    return 0

@@ -1,0 +1,141 @@
+"""The first pass and the decision loop, with a scripted arbitrator; the model's own contract."""
+import numpy as np
+import pytest
+import torch
+
+from asr.events import CommittedWord, to_dict
+from asr.pause import PauseState
+from asr.streaming import EndSignals, StreamState
+from endpointing.arbitrator import Arbitrator
+from endpointing.features import FRAMES, Features, collate, from_state
+from endpointing.first_pass import EndpointConfig, Endpointer
+
+
+class Scripted:
+    """Answers the next probability from a list and records what it was asked."""
+
+    def __init__(self, probs):
+        self.probs = list(probs)
+        self.asked = []
+
+    def prob(self, feats):
+        self.asked.append(feats[0])
+        return [self.probs.pop(0)]
+
+
+def state(pass_end=None, text=" Turn on the lights."):
+    st = StreamState("s0", None, in_speech=True, received=int(2.0 * 16000))
+    st.words = [CommittedWord(text, 0.3, 1.4, 1.6)]
+    if pass_end is not None:
+        st.enc = torch.randn(int(pass_end / 0.02), 384)
+        st.signals = EndSignals(0.5, 0.9, 0.0, pass_end)
+    return st
+
+
+def pause(ms, end=1.5, speech=False):
+    return PauseState(0, 0.1, speech, ms, 0.3, None if speech else end)
+
+
+def test_candidate_then_ask_once_per_pass_until_accepted():
+    arb = Scripted([0.2, 0.9])
+    ep = Endpointer(EndpointConfig(candidate_ms=100, early_prob=2.0, threshold=0.5), arb)
+    st = state(pass_end=1.4)  # this pass ended before the pause began: it cannot judge the pause
+    assert ep.decide(st, pause(60), 1.56) == (False, [])
+    assert ep.decide(st, pause(120), 1.62) == (False, [])
+    st.signals = EndSignals(0.5, 0.9, 0.1, 1.62)  # a pass that saw the pause
+    ended, events = ep.decide(st, pause(120), 1.70)
+    assert not ended and events[0].pass_ == 2 and not events[0].accepted and events[0].prob == 0.2
+    first = events[0].first_pass
+    assert ep.decide(st, pause(300), 1.9) == (False, [])  # no new pass: no new question
+    st.signals = EndSignals(0.5, 0.9, 0.4, 1.92)
+    ended, events = ep.decide(st, pause(420), 2.0)
+    assert ended and events[0].accepted and events[0].prob == 0.9
+    assert events[0].first_pass == first == 1.62 and events[0].speech_end == 1.5
+    assert len(arb.asked) == 2 and abs(arb.asked[1].numeric[9] - 0.42) < 1e-6  # it sees the pause grow
+    d = to_dict(events[0])
+    assert d["type"] == "endpoint" and d["pass"] == 2 and d["first_pass"] == 1.62 and d["prob"] == 0.9
+
+
+def test_speech_withdraws_the_candidate():
+    ep = Endpointer(EndpointConfig(candidate_ms=100, early_prob=2.0), Scripted([0.1, 0.1]))
+    st = state(pass_end=1.7)
+    ep.decide(st, pause(150), 1.7)
+    ep.decide(st, pause(0, speech=True), 1.8)
+    st.signals = EndSignals(0.5, 0.9, 0.0, 2.6)
+    _, events = ep.decide(st, pause(120, end=2.5), 2.62)
+    assert events[0].first_pass == 2.62  # a new candidate, not the old one
+
+
+def test_hard_limit_and_max_utterance_always_end():
+    ep = Endpointer(EndpointConfig(hard_ms=1500), Scripted([]))
+    ended, events = ep.decide(state(), pause(1500), 3.1)
+    assert ended and events[0].pass_ == 1 and events[0].accepted and events[0].prob is None
+    ep = Endpointer(EndpointConfig(max_utterance_s=1.0), Scripted([]))
+    ended, events = ep.decide(state(), pause(0, speech=True), 2.0)
+    assert ended and events[0].pass_ == 1
+
+
+def test_sure_sentence_end_proposes_before_the_candidate_time():
+    arb = Scripted([0.8])
+    ep = Endpointer(EndpointConfig(candidate_ms=300, early_prob=0.9), arb)
+    st = state(pass_end=1.6)
+    st.signals = EndSignals(0.95, 0.9, 0.1, 1.6)
+    ended, events = ep.decide(st, pause(60), 1.61)
+    assert ended and events[0].first_pass == 1.61
+    ep = Endpointer(EndpointConfig(candidate_ms=300, early_prob=0.9), Scripted([]))
+    st = state(pass_end=1.6, text=" Turn on the")  # no sentence end: wait for the candidate time
+    st.signals = EndSignals(0.95, 0.9, 0.1, 1.6)
+    assert ep.decide(st, pause(60), 1.61) == (False, [])
+
+
+def test_without_an_arbitrator_the_pause_rule_decides():
+    ep = Endpointer(EndpointConfig(pause_only_ms=800), None)
+    assert ep.decide(state(pass_end=1.9), pause(700), 2.2) == (False, [])
+    ended, events = ep.decide(state(pass_end=1.9), pause(810), 2.3)
+    assert ended and events[0].pass_ == 1
+
+
+def feats(seed, words=(5, 7)):
+    g = np.random.default_rng(seed)
+    n = 60
+    enc = np.concatenate([np.zeros((FRAMES - n, 384)), g.normal(size=(n, 384))]).astype(np.float16)
+    mask = np.r_[np.zeros(FRAMES - n), np.ones(n)].astype(np.float32)
+    return Features(enc, mask, g.random(12).astype(np.float32), np.array(words))
+
+
+def test_arbitrator_is_small_and_the_ablations_ignore_their_missing_input():
+    torch.manual_seed(0)
+    both, acoustic, text = (Arbitrator(inputs=i) for i in ("both", "acoustic", "text"))
+    assert sum(p.numel() for p in both.parameters()) < 1_000_000
+    a, b = feats(0), feats(1)
+    swapped_enc = Features(b.enc, b.mask, a.numeric, a.words)
+    swapped_words = Features(a.enc, a.mask, a.numeric, np.array([9, 11]))
+    assert text.prob([a]) == text.prob([swapped_enc])  # text-only: the acoustic input does not matter
+    assert acoustic.prob([a]) == acoustic.prob([swapped_words])  # acoustic-only: the words do not
+    assert both.prob([a]) != both.prob([swapped_enc]) and both.prob([a]) != both.prob([swapped_words])
+    # padding frames are masked: what sits under a zero mask does not change the answer
+    junk = a.enc.copy()
+    junk[:10] = 5.0
+    assert both.prob([a]) == pytest.approx(both.prob([Features(junk, a.mask, a.numeric, a.words)]), abs=1e-6)
+
+
+def test_save_and_load_give_the_same_probabilities(tmp_path):
+    torch.manual_seed(0)
+    m = Arbitrator(inputs="both")
+    m.save(tmp_path / "a.pt", {"note": "test"})
+    m2 = Arbitrator.load(tmp_path / "a.pt")
+    x = [feats(k) for k in range(4)]
+    assert m2.meta == {"note": "test"}
+    assert np.allclose(m.prob(x), m2.prob(x), atol=2e-3)  # fp16 weights
+
+
+def test_features_from_a_stream_state():
+    st = state(pass_end=1.0)
+    st.enc = torch.arange(30 * 384, dtype=torch.float32).reshape(30, 384)
+    f = from_state(st, 250.0, 1.7)
+    assert f.enc.shape == (FRAMES, 384) and f.mask.sum() == 30 and f.mask[-1] == 1 and f.mask[0] == 0
+    assert f.numeric[0] == 1.0 and f.numeric[3] == 0.0  # ends with "."
+    assert f.numeric[9] == pytest.approx(0.25) and f.numeric[10] == pytest.approx(0.17)
+    assert f.words[0] != 0 and f.words[1] != 0 and f.words[0] != f.words[1]
+    assert collate([f, f])["enc"].shape == (2, FRAMES, 384)
+    assert from_state(StreamState("s", None), 100.0, 1.0) is None  # no pass yet
