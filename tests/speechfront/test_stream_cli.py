@@ -7,7 +7,8 @@ def test_stream_prints_json_events(capsys):
     assert main(["stream", str(DEMO_CLIP), "--json", "--device", "cpu", "--lookahead", "fixed:500"]) == 0
     out, err = capsys.readouterr()
     events = [json.loads(line) for line in out.splitlines()]
-    assert {e["type"] for e in events} == {"partial", "final"}
+    assert {e["type"] for e in events} == {"partial", "endpoint", "final"}
+    assert all({"pass", "accepted", "speech_end"} <= e.keys() for e in events if e["type"] == "endpoint")
     finals = [e for e in events if e["type"] == "final"]
     assert "better" in finals[-1]["text"].lower()
     assert all({"stream", "t"} <= e.keys() for e in events)
