@@ -47,11 +47,16 @@ def numeric(text: str, last_prob: float, eot_prob: float, closed_gap: float, pau
                     np.float32)
 
 
+def transcript(st) -> str:
+    """Committed and tentative words of a StreamState."""
+    return ("".join(w.w for w in st.words) + "".join(w.text for w in st.tentative)).strip()
+
+
 def from_state(st, pause_ms: float, utterance_s: float) -> Features | None:
     """Features of a StreamState (asr.streaming) whose latest pass holds ``enc`` and ``signals``."""
     if st.enc is None or st.signals is None:
         return None
-    text = ("".join(w.w for w in st.words) + "".join(w.text for w in st.tentative)).strip()
+    text = transcript(st)
     enc = st.enc[-FRAMES:].float().numpy()
     pad = FRAMES - len(enc)
     mask = np.concatenate([np.zeros(pad, np.float32), np.ones(len(enc), np.float32)])

@@ -20,7 +20,7 @@ from typing import Callable
 
 from asr.events import Endpoint
 
-from .features import Features, from_state
+from .features import Features, from_state, transcript
 
 SENTENCE_END = (".", "?", "!")
 
@@ -97,8 +97,7 @@ class Endpointer:
         feats = from_state(st, pause.pause_ms, utterance)
         prob = self.arbitrator.prob([feats])[0]
         if self.on_decision is not None:
-            text = ("".join(w.w for w in st.words) + "".join(w.text for w in st.tentative)).strip()
-            self.on_decision(Decision(st.id, t, pause.pause_ms, pause.speech_end, prob, feats, text))
+            self.on_decision(Decision(st.id, t, pause.pause_ms, pause.speech_end, prob, feats, transcript(st)))
         accepted = prob >= c.threshold
         return accepted, [Endpoint(st.id, t, pause.speech_end, 2, accepted, prob, turn.first)]
 

@@ -127,9 +127,6 @@ def save_report(path, report: dict) -> None:
     path.write_text(json.dumps(report, indent=1))
 
 
-__all__ = ["Example", "ask_times", "examples", "fit", "evaluate", "params", "Endpointer"]
-
-
 def main(args) -> int:
     """Build the examples, train the arbitrator and its two ablations, save them, report."""
     from pathlib import Path
