@@ -8,6 +8,7 @@ same code (the pause length is a first-pass fact and stays in both).
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -74,7 +75,10 @@ class Arbitrator(nn.Module):
         return model.eval()
 
 
+@lru_cache(maxsize=None)
 def load_arbitrator(model_name: str, inputs: str = "both") -> Arbitrator | None:
-    """The shipped arbitrator for this recognizer model, or None (no weights for it)."""
+    """The shipped arbitrator for this recognizer model, or None (no weights for it).
+
+    Read once per process: every StreamingRecognizer shares it (inference only)."""
     path = weights_path(model_name, inputs)
     return Arbitrator.load(path) if path.is_file() else None

@@ -19,11 +19,10 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from asr.events import Endpoint
+from asr.frames import SAMPLE_RATE
+from asr.streaming import SENTENCE_END
 
 from .features import Features, from_state, transcript
-
-SENTENCE_END = (".", "?", "!")
-
 
 @dataclass(frozen=True)
 class EndpointConfig:
@@ -76,7 +75,7 @@ class Endpointer:
             turn = self._turns[st.id] = _Turn(st.utt_start)
         if pause.speech_start is not None and turn.onset is None:
             turn.onset = pause.speech_start
-        utterance = st.audio_end - (turn.onset if turn.onset is not None else st.utt_start / 16000)
+        utterance = st.audio_end - (turn.onset if turn.onset is not None else st.utt_start / SAMPLE_RATE)
         if pause.speech or pause.speech_end is None:
             turn.first = None
             if utterance >= c.max_utterance_s:
