@@ -6,6 +6,10 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test bench clean
 
 $(STAMP): pyproject.toml
+	# PortAudio, for the microphone loop (sounddevice); without it `speechfront listen` can only say so
+	ldconfig -p | grep -q libportaudio.so.2 || { command -v apt-get >/dev/null && \
+		$$([ "$$(id -u)" = 0 ] || echo sudo) sh -c 'apt-get update -qq && apt-get install -y -qq libportaudio2'; } || \
+		echo "warning: could not install libportaudio2; speechfront listen will report it"
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch 2.13.0 is a local CPU wheel here; plain `torch` would pull CUDA packages

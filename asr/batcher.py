@@ -78,3 +78,11 @@ class FrameBatcher:
         self._count = 0
         self._oldest = None
         return batch
+
+
+def merge(a: Batch, b: Batch) -> Batch:
+    """Two batches as one (frames that waited while the device was busy join the next pass)."""
+    frames = {k: list(v) for k, v in a.frames.items()}
+    for k, v in b.frames.items():
+        frames.setdefault(k, []).extend(v)
+    return Batch(frames, a.reason, a.time)

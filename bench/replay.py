@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from asr.batcher import Batch, BatcherConfig, FrameBatcher
+from asr.batcher import Batch, BatcherConfig, FrameBatcher, merge
 from asr.events import Event
 from asr.frames import Framer
 from asr.pause import PauseConfig, PauseState, PauseTracker
@@ -111,7 +111,7 @@ def replay(inputs: list[StreamInput], recognizer: StreamingRecognizer, pause: Pa
 
     def queue(key: str, b: Batch | None) -> None:
         if b is not None:
-            ready[key] = b if key not in ready else _merge(ready[key], b)
+            ready[key] = b if key not in ready else merge(ready[key], b)
 
     def work(now: float) -> None:
         while ready and free_at <= now:  # oldest waiting batch first
@@ -138,10 +138,3 @@ def replay(inputs: list[StreamInput], recognizer: StreamingRecognizer, pause: Pa
     order = {s: st.frame_indices_ok for s, st in recognizer.streams.items()}
     audio = sum(len(s.audio) for s in inputs) / 16000
     return ReplayResult(events, compute, audio, batches, sent, seen, order, reasons)
-
-
-def _merge(a: Batch, b: Batch) -> Batch:
-    frames = {k: list(v) for k, v in a.frames.items()}
-    for k, v in b.frames.items():
-        frames.setdefault(k, []).extend(v)
-    return Batch(frames, a.reason, a.time)

