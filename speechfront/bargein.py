@@ -36,7 +36,7 @@ class BargeInConfig:
 class BargeIn:
     def __init__(self, config: BargeInConfig = BargeInConfig(), vad: str = "silero"):
         self.config = config
-        self.vad = make_vad(PauseConfig(vad=vad))
+        self.vad = make_vad(PauseConfig(vad=vad, single_thread=True))
         self._buf = np.zeros(0, np.float32)
         self._prob = 0.0
         self.run = 0  # consecutive frames that count as the user

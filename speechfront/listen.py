@@ -127,7 +127,7 @@ def run_listen(args) -> int:
         recorder = Recorder(args.record)
     from asr.pause import PauseConfig
 
-    loop = Conversation(devices, rec, responder, synth, LoopConfig(barge_in=args.barge_in, pause=PauseConfig(args.vad)),
+    loop = Conversation(devices, rec, responder, synth, LoopConfig(barge_in=args.barge_in, pause=PauseConfig(args.vad, single_thread=True)),
                         on_event=view.event, on_turn=view.turn, recorder=recorder)
     print("listening (Ctrl-C to stop)" if not args.input_file else f"playing {args.input_file} as the microphone",
           file=sys.stderr)

@@ -29,6 +29,7 @@ from .bargein import BargeIn, BargeInConfig
 
 log = logging.getLogger("speechfront")
 STREAM = "mic"
+QUICK_START = 5  # words of the reply rendered first, on their own: the first audio comes sooner
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class LoopConfig:
     preroll_ms: float = 300.0  # with barge-in: microphone audio held back while the reply plays
     lead_ms: float = 90.0  # on a barge-in, the engine gets the held audio from this long before the speech
     bargein: BargeInConfig = field(default_factory=BargeInConfig)
-    pause: PauseConfig = field(default_factory=PauseConfig)
+    pause: PauseConfig = field(default_factory=lambda: PauseConfig(single_thread=True))
     batcher: BatcherConfig = field(default_factory=BatcherConfig)
 
 
@@ -71,7 +72,7 @@ class Reply(threading.Thread):
         try:
             self.turn.reply = self.responder(self.turn.text)
             self.turn.reply_ready = self.devices.now()
-            for chunk in self.synth.stream(self.turn.reply):
+            for chunk in self.synth.stream(self.turn.reply, quick_start=QUICK_START):
                 if not len(chunk.audio):
                     continue
                 with self.lock:  # a cancel between synthesis and play must win

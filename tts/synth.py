@@ -39,11 +39,23 @@ class Synthesizer:
     def sample_rate(self) -> int:
         return self.voice.sample_rate
 
-    def stream(self, text: str | Script) -> Iterator[Chunk]:
-        """Chunks in order; the first comes as soon as the first phrase is rendered."""
+    def stream(self, text: str | Script, quick_start: int | None = None) -> Iterator[Chunk]:
+        """Chunks in order; the first comes as soon as the first phrase is rendered.
+
+        quick_start=N: render the first phrase's opening (to its first comma, or N words) on its
+        own, so the first audio comes after a short render (a reply waits for it), at the price
+        of a phrase break there."""
         script = text if isinstance(text, Script) else parse(text)
+        first = quick_start
         for sentence in script.sentences:
             for phrase in _phrases(sentence):
+                if first and not isinstance(phrase, Pause):
+                    head, phrase = _opening(phrase, first)
+                    first = None
+                    if head:
+                        yield from self._render(head)
+                        if not phrase:
+                            continue
                 if isinstance(phrase, Pause):
                     yield Chunk(np.zeros(int(phrase.ms * self.sample_rate / 1000.0), np.float32), self.sample_rate, "")
                 else:
@@ -98,6 +110,25 @@ def _phrases(sentence: list) -> Iterator[list[Speech] | Pause]:
             yield p  # a pause, or a sound's own phrase
     if run:
         yield run
+
+
+def _opening(pieces: list[Speech], words: int) -> tuple[list[Speech], list[Speech]]:
+    """The phrase split after its first comma within `words` words, else after `words` words;
+    nothing is split off a phrase not much longer than that."""
+    flat = [(k, w) for k, p in enumerate(pieces) for w in p.text.split()]
+    if len(flat) <= words + 2:
+        return [], pieces
+    cut = next((i + 1 for i, (_, w) in enumerate(flat[:words]) if w.endswith((",", ";", ":"))), words)
+    head: list[Speech] = []
+    tail: list[Speech] = []
+    for k, p in enumerate(pieces):
+        mine = [w for i, (j, w) in enumerate(flat) if j == k and i < cut]
+        rest = [w for i, (j, w) in enumerate(flat) if j == k and i >= cut]
+        if mine:
+            head.append(Speech(" ".join(mine), p.style))
+        if rest:
+            tail.append(Speech(" ".join(rest), p.style))
+    return head, tail
 
 
 def _limit(x: np.ndarray, knee: float = 0.9) -> np.ndarray:

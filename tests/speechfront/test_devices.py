@@ -99,3 +99,76 @@ def test_no_microphone_is_one_clear_message():
         pytest.skip("this machine has a microphone")
     with pytest.raises(DeviceError, match="no microphone"):
         SoundDevices()
+
+
+class _FakeSd:
+    """Just enough of the sounddevice module to drive SoundDevices' callbacks by hand."""
+
+    class PortAudioError(Exception):
+        pass
+
+    class _Flags:
+        input_overflow = False
+
+    class _Stream:
+        def __init__(self, samplerate, channels, dtype, device, callback, blocksize=0):
+            self.rate, self.callback, self.active, self.latency = samplerate, callback, False, 0.02
+
+        def start(self):
+            self.active = True
+
+        def stop(self):
+            self.active = False
+
+        def close(self):
+            pass
+
+    InputStream = OutputStream = _Stream
+
+    def __init__(self, in_rate):
+        self.in_rate = in_rate
+        self.default = type("D", (), {"device": (0, 0)})()
+
+    def query_devices(self, device=None, kind=None):
+        return {"name": "fake", "default_samplerate": self.in_rate if kind == "input" else 48000.0}
+
+    def check_input_settings(self, device=None, samplerate=None, **kw):
+        if samplerate != self.in_rate:
+            raise self.PortAudioError("Invalid sample rate")
+
+
+def test_sound_devices_resample_the_microphone_and_render_the_speaker(monkeypatch):
+    import speechfront.devices as d
+
+    sd = _FakeSd(in_rate=44100)
+    monkeypatch.setattr(d, "load_sounddevice", lambda: sd)
+    dev = d.SoundDevices()
+    assert dev.in_rate == 44100 and dev.out_rate == 48000  # 16 kHz not offered: the native rate
+    dev.start()
+    tone = np.sin(2 * np.pi * 440 * np.arange(44100) / 44100).astype(np.float32)
+    for i in range(0, len(tone), 1323):  # the capture callback, 30 ms at a time
+        dev._in.callback(tone[i:i + 1323, None], 1323, None, sd._Flags())
+    got = []
+    while (b := dev.read(timeout=0.01)) is not None:
+        got.append(b)
+    x = np.concatenate(got)
+    assert abs(len(x) - 16000) < 400  # resampled to 16 kHz (the resampler holds a little back)
+    peak = np.argmax(np.abs(np.fft.rfft(x[2000:14000])))
+    assert abs(peak * 16000 / 12000 - 440) < 3
+    start = dev.play(np.ones(4800, np.float32), 48000)  # 100 ms, from now on the session clock
+    blocks = []
+    for _ in range(int((start + 0.2) * 100)):  # the output callback, 10 ms at a time
+        out = np.zeros((480, 1), np.float32)
+        dev._out.callback(out, 480, None, sd._Flags())
+        blocks.append(out[:, 0])
+    y = np.concatenate(blocks)
+    on = np.flatnonzero(y)
+    assert len(on) == 4800 and on[0] == round(start * 48000)  # played once, when it said it would
+    dev.play(np.ones(48000, np.float32), 48000)
+    dev.stop_playback()
+    dev._out.callback(out, 480, None, sd._Flags())
+    assert not out.any()  # stopped: nothing more comes out
+    dev._in.active = False
+    with pytest.raises(DeviceError, match="stopped"):
+        dev.read(timeout=0.01)
+    dev.close()

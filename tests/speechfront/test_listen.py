@@ -128,6 +128,7 @@ def test_barge_in_stops_the_reply_within_100_ms_and_hears_the_user(lm, synth):
     first, second = turns
     assert first.reply_start is not None and first.reply_start < onset  # the reply was playing
     assert first.interrupted_at is not None, "the user's speech did not stop the reply"
+    print(f"\nbarge-in: playback stopped {1000 * (first.interrupted_at - onset):.0f} ms after the speech onset")
     assert 0.0 <= first.interrupted_at - onset <= 0.1, first.interrupted_at - onset
     line = devices.speaker.line
     quiet_until = second.reply_start if second.reply_start is not None else len(line) / SR
