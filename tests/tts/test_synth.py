@@ -45,7 +45,9 @@ def test_pitch_shift_moves_median_f0_and_keeps_duration(synth, neutral, tag, sem
     out = _say(synth, f"{tag}{SENTENCE}</prosody>")
     ratio = median_f0(out, 22050) / median_f0(neutral, 22050)
     assert abs(12 * np.log2(ratio) - semitones) < 1.0
-    assert abs(duration(out, 22050) / duration(neutral, 22050) - 1) < 0.05  # not a change of playback speed
+    # not a change of playback speed (medians of three draws: one draw's durations vary by a few %)
+    shifted = _typical_duration(synth, f"{tag}{SENTENCE}</prosody>")
+    assert abs(shifted / _typical_duration(synth, SENTENCE) - 1) < 0.05
 
 
 @pytest.mark.parametrize("tag,lo,hi", [("loud", 4.5, 7.0), ("soft", -7.0, -4.5)])
