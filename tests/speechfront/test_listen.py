@@ -190,3 +190,20 @@ def test_a_failing_responder_is_reported_and_the_loop_goes_on(lm, synth, demo_au
     devices = FakeDevices(demo_audio[: int(2.9 * SR)], trailing_s=2.0)
     turns = Conversation(devices, _engine(lm), broken, synth).run()
     assert len(turns) == 1 and turns[0].error == "no answer today"
+
+
+def test_a_recorded_question_from_the_dev_set(lm, synth, recognizer, dev_manifest):
+    """A person's recording (ARCTIC, CC0): "Will we ever forget it?" through the whole loop."""
+    from asr.audio import read_audio
+    from bench.manifest import load_manifest
+
+    (item,) = [it for it in load_manifest(dev_manifest) if it.id == "arctic/arctic_a0005"]
+    mic = np.concatenate([np.zeros(SR // 2, np.float32), read_audio(item.audio)])
+    devices = FakeDevices(mic, trailing_s=4.0, echo_gain=0.3)
+    conv = Conversation(devices, _engine(lm), Echo(), synth)
+    turns = conv.run()
+    assert [normalize(t.text) for t in turns] == [normalize(item.text)]
+    assert len(_endpoints(conv.events)) == 1
+    t = turns[0]
+    heard = _heard(recognizer, devices.speaker.played()[int(t.reply_start * SR):])
+    assert normalize(heard) == normalize(parse(t.reply).plain()), (t.reply, heard)
