@@ -153,6 +153,28 @@ class StreamingRecognizer:
                 self._drop_silence(st)
         return events
 
+    def split(self, batch: Batch, states: dict[str, list[PauseState]]) -> list[tuple[Batch, dict[str, PauseState]]]:
+        """The batch as the steps to run, each with its streams' last pause states.
+
+        Normally one step. But a batch that waited for a busy device may hold a pause that reached
+        the hard limit and then new speech: that turn has ended, so the frames up to the limit go
+        in one step (the turn ends there) and the rest in a second, and no word of the next
+        utterance lands in this one's final."""
+        hard = getattr(getattr(self.endpointer, "config", None), "hard_ms", None)
+        first: dict[str, list] = {}
+        rest: dict[str, list] = {}
+        for sid, frames in batch.frames.items():
+            ps = states[sid]
+            cut = next((i + 1 for i, p in enumerate(ps) if hard is not None and p.pause_ms >= hard), len(ps))
+            if cut < len(ps) and ps[-1].pause_ms < hard:
+                first[sid], rest[sid] = frames[:cut], frames[cut:]
+            else:
+                first[sid] = frames
+        out = [(replace(batch, frames=first), {s: states[s][len(f) - 1] for s, f in first.items()})]
+        if rest:
+            out.append((replace(batch, frames=rest), {s: states[s][-1] for s in rest}))
+        return out
+
     def _wants_pass(self, st: StreamState) -> bool:
         if not st.in_speech:
             return False

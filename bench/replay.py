@@ -94,11 +94,11 @@ def replay(inputs: list[StreamInput], recognizer: StreamingRecognizer, pause: Pa
         nonlocal free_at, compute, batches
         start = max(b.time, free_at)
         t0 = time.perf_counter()
-        states = {s: frame_state.pop((s, fs[-1].index)) for s, fs in b.frames.items()}
-        for s, fs in b.frames.items():  # the batch's own frames only, not later arrivals
-            for f in fs[:-1]:
-                frame_state.pop((s, f.index), None)
-        out = recognizer.step(b, states, lambda: start + compute_scale * (time.perf_counter() - t0))
+        # the batch's own frames only, not later arrivals
+        states = {s: [frame_state.pop((s, f.index)) for f in fs] for s, fs in b.frames.items()}
+        out = []
+        for part, last in recognizer.split(b, states):
+            out += recognizer.step(part, last, lambda: start + compute_scale * (time.perf_counter() - t0))
         spent = time.perf_counter() - t0
         compute += spent
         free_at = start + compute_scale * spent

@@ -232,11 +232,9 @@ class Conversation:
     # -- engine events -------------------------------------------------------------------------
 
     def _step(self, b) -> None:
-        frames = b.frames[STREAM]
-        states = {STREAM: self._states[frames[-1].index]}
-        for g in frames:
-            self._states.pop(g.index, None)
-        for e in self.rec.step(b, states, self.devices.now):
+        states = {STREAM: [self._states.pop(g.index) for g in b.frames[STREAM]]}
+        events = [e for part, last in self.rec.split(b, states) for e in self.rec.step(part, last, self.devices.now)]
+        for e in events:
             self.events.append(e)
             if self.recorder is not None:
                 self.recorder.event(e)

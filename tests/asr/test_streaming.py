@@ -69,3 +69,22 @@ def test_per_stream_batching_keeps_every_frame(lm, demo_audio):
     r = replay([StreamInput("a", a), StreamInput("b", a, start=0.2)], rec, across_streams=False)
     assert r.frames_lost == 0 and r.frames_duplicated == 0 and all(r.order_ok.values())
     assert {e.stream for e in r.events if isinstance(e, Final)} == {"a", "b"}
+
+
+def test_a_turn_that_ended_inside_a_late_batch_is_not_merged_with_the_next(lm, demo_audio):
+    """A batch that waited for a busy device can hold a pause past the hard limit and the next
+    speech: the engine must still end the first turn there, and keep the next one's words apart."""
+    from asr.batcher import BatcherConfig
+    from endpointing import EndpointConfig, Endpointer
+
+    sr = 16000
+    audio = np.concatenate([demo_audio[: int(2.95 * sr)], np.zeros(int(1.8 * sr), np.float32),
+                            demo_audio[int(3.45 * sr): int(5.7 * sr)], np.zeros(sr, np.float32)])
+    slow = BatcherConfig(target_frames=10_000, flush_pause_ms=1e9, max_wait_ms=4000.0)  # 4 s batches
+    hard_only = Endpointer(EndpointConfig(pause_only_ms=1e9), None)  # only the 1.5 s hard limit ends a turn
+    result = replay([StreamInput("s0", audio)], StreamingRecognizer(lm, endpointer=hard_only), batcher=slow,
+                    compute_scale=0.0)
+    finals = [normalize(e.text) for e in result.events if isinstance(e, Final)]
+    assert len(finals) == 2, finals
+    assert finals[0].startswith("ever tried") and "matter" not in finals[0]
+    assert "matter" in finals[1]
