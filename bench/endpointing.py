@@ -75,7 +75,9 @@ def first_endpoints(cases, offsets, decisions, hard, probs, threshold) -> list[f
         mine = lambda e: off <= e.speech_end <= off + c.end + 0.5  # noqa: E731
         t = next((d.t for d, p in zip(decisions, probs) if mine(d) and p >= threshold), None)
         h = next((e.t for e in hard if mine(e)), None)
-        t = min(x for x in (t, h, off + c.end + HARD_S + 0.5) if x is not None)
+        # none at all: the case's own audio ends (the next case begins); the hard limit itself
+        # lands later than end + 1.5 s (VAD lag, batching, the pass), so no tighter cap
+        t = min(x for x in (t, h, off + len(c.audio) / SR) if x is not None)
         out.append(t - off)
     return out
 

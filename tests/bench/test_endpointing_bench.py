@@ -34,8 +34,8 @@ def test_first_endpoint_takes_the_threshold_or_the_hard_limit():
     assert first_endpoints([c], [0.5], d, hard, [0.7, 0.45], 0.4) == pytest.approx([0.9])
     assert first_endpoints([c], [0.5], d, hard, [0.3, 0.45], 0.4) == pytest.approx([2.0])
     assert first_endpoints([c], [0.5], d, hard, [0.7, 0.4], 0.8) == pytest.approx([3.4])
-    # a hard endpoint after a later case's speech is not this case's
-    assert first_endpoints([c], [0.5], d, hard[1:], [0.7, 0.4], 0.8) == pytest.approx([1.8 + 1.5 + 0.5])
+    # a hard endpoint after a later case's speech is not this case's: none, so the case's audio end
+    assert first_endpoints([c], [0.5], d, hard[1:], [0.7, 0.4], 0.8) == pytest.approx([1.8 + 2.0])
 
 
 def test_fixed_silence_and_best_operating_point():
