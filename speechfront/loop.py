@@ -29,7 +29,6 @@ from .bargein import BargeIn, BargeInConfig
 
 log = logging.getLogger("speechfront")
 STREAM = "mic"
-QUICK_START = 5  # words of the reply rendered first, on their own: the first audio comes sooner
 
 
 @dataclass(frozen=True)
@@ -38,6 +37,7 @@ class LoopConfig:
     tail_ms: float = 250.0  # the engine hears silence this long after the reply (room echo)
     preroll_ms: float = 300.0  # with barge-in: microphone audio held back while the reply plays
     lead_ms: float = 90.0  # on a barge-in, the engine gets the held audio from this long before the speech
+    quick_start: int = 5  # words of a reply rendered on their own first: the first audio comes sooner
     bargein: BargeInConfig = field(default_factory=BargeInConfig)
     pause: PauseConfig = field(default_factory=lambda: PauseConfig(single_thread=True))
     batcher: BatcherConfig = field(default_factory=BatcherConfig)
@@ -62,9 +62,10 @@ class Turn:
 class Reply(threading.Thread):
     """Responder and synthesizer for one turn, queuing audio on the speaker as it is made."""
 
-    def __init__(self, turn: Turn, responder, synth, devices):
+    def __init__(self, turn: Turn, responder, synth, devices, quick_start: int = 5):
         super().__init__(daemon=True, name=f"reply-{turn.index}")
         self.turn, self.responder, self.synth, self.devices = turn, responder, synth, devices
+        self.quick_start = quick_start
         self.lock = threading.Lock()
         self.cancelled = False
 
@@ -72,7 +73,7 @@ class Reply(threading.Thread):
         try:
             self.turn.reply = self.responder(self.turn.text)
             self.turn.reply_ready = self.devices.now()
-            for chunk in self.synth.stream(self.turn.reply, quick_start=QUICK_START):
+            for chunk in self.synth.stream(self.turn.reply, quick_start=self.quick_start):
                 if not len(chunk.audio):
                     continue
                 with self.lock:  # a cancel between synthesis and play must win
@@ -154,9 +155,9 @@ class Conversation:
         return self.turns
 
     def _flush(self) -> None:
-        for f in self._held:
-            self._feed(_silent(f))
-        self._held.clear()
+        self._release_held(real=0)
+        for f in self._mic.close():  # the microphone's last part-frame, zero-padded
+            self._feed(f)
         for g in self._engine.close():
             self._engine_frame(g)
         self._queue(self._batcher.flush(self._clock))
@@ -257,7 +258,7 @@ class Conversation:
             turn.finished = True
             self._reply = None
             return
-        self._reply = Reply(turn, self.responder, self.synth, self.devices)
+        self._reply = Reply(turn, self.responder, self.synth, self.devices, self.config.quick_start)
         if self._bargein is not None:
             self._bargein.reset()
         self._reply.start()

@@ -136,3 +136,24 @@ def test_vocoded_phrases_come_in_blocks_without_clicks(synth):
     ordinary = np.percentile(d, 99.9)
     for cut in np.cumsum([len(p) for p in parts[:-1]]):
         assert d[cut - 110:cut + 110].max() <= ordinary  # the seams are no sharper than the speech
+
+
+def test_quick_start_splits_the_opening_at_a_comma_or_after_n_words():
+    from tts.synth import _opening
+    from tts.tags import STYLES, Speech
+
+    head, tail = _opening([Speech("Not at this particular case, Tom, apologized Whitmore.")], 5)
+    assert [p.text for p in head] == ["Not at this particular case,"]
+    assert [p.text for p in tail] == ["Tom, apologized Whitmore."]
+    sad = STYLES["sad"]
+    head, tail = _opening([Speech("I was about", sad), Speech("to do this when cooler judgment prevailed.")], 5)
+    assert [(p.text, p.style) for p in head] == [("I was about", sad), ("to do", tail[0].style)]
+    assert [p.text for p in tail] == ["this when cooler judgment prevailed."]
+    assert _opening([Speech("Will we ever forget it?")], 5) == ([], [Speech("Will we ever forget it?")])
+
+
+def test_quick_start_yields_the_opening_first_and_loses_nothing(synth):
+    text = "I was about to do this when cooler judgment prevailed. Then I left."
+    chunks = [c.text for c in synth.stream(text, quick_start=5) if c.text]
+    assert chunks[0] == "I was about to do"
+    assert " ".join(chunks) == text
