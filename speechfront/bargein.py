@@ -17,15 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from asr.frames import Frame
-from asr.pause import PauseConfig, make_vad
-
-SILERO_WINDOW = 512
+from asr.pause import PauseConfig, PauseTracker
 
 
 @dataclass(frozen=True)
 class BargeInConfig:
     prob: float = 0.5  # VAD probability that counts as speech
-    ms: float = 60.0  # this much speech over the echo interrupts
+    ms: float = 30.0  # this much speech over the echo interrupts (whole 30 ms frames)
     margin_db: float = 6.0  # the microphone must be this far above the echo estimate
     percentile: float = 80.0
     delay_s: float = 0.15  # the longest echo delay the guard allows for
@@ -36,10 +34,8 @@ class BargeInConfig:
 class BargeIn:
     def __init__(self, config: BargeInConfig = BargeInConfig(), vad: str = "silero"):
         self.config = config
-        self.vad = make_vad(PauseConfig(vad=vad, single_thread=True))
-        self._buf = np.zeros(0, np.float32)
-        self._prob = 0.0
-        self.run = 0  # consecutive frames that count as the user
+        self._vad = PauseTracker(PauseConfig(vad=vad, single_thread=True))  # for its per-frame probability
+        self.run = 0  # ms of audio in a row that count as the user
         self._ratios: deque[float] = deque(maxlen=config.history)  # microphone minus speaker level, dB
 
     def reset(self) -> None:
@@ -56,18 +52,17 @@ class BargeIn:
     def update(self, frame: Frame, played: np.ndarray) -> bool:
         """One 30 ms microphone frame and what the speaker played over it and the `delay_s`
         before it; True: interrupt."""
-        self._buf = np.concatenate([self._buf, frame.samples])
-        while len(self._buf) >= SILERO_WINDOW:
-            self._prob = self.vad(self._buf[:SILERO_WINDOW])
-            self._buf = self._buf[SILERO_WINDOW:]
+        speech = self._vad.update(frame).prob >= self.config.prob
         mic, ref = _db(frame.samples), _loudest_db(played)
-        user = self._prob >= self.config.prob
-        if ref > -60.0:  # the speaker is sounding: is the microphone above its echo?
-            self._ratios.append(mic - ref)
-            c = self.coupling_db
-            user = user and c is not None and mic - ref > c + self.config.margin_db
-        self.run = self.run + 1 if user else 0
-        return self.run * 30.0 >= self.config.ms
+        if ref <= -60.0:  # nothing playing: the VAD alone
+            self.run = self.run + 30 if speech else 0
+            return self.run >= self.config.ms
+        # the speaker is sounding: frames louder than its echo start the run at once (Silero's
+        # windows lag the onset by a frame or two); the VAD must agree by the run's last frame
+        self._ratios.append(mic - ref)
+        c = self.coupling_db
+        self.run = self.run + 30 if c is not None and mic - ref > c + self.config.margin_db else 0
+        return self.run >= self.config.ms and speech
 
 
 def _loudest_db(x: np.ndarray, n: int = 480) -> float:

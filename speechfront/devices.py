@@ -13,11 +13,14 @@ import threading
 import time
 from dataclasses import dataclass
 
+import logging
+
 import numpy as np
 import soxr
 
 from asr.frames import SAMPLE_RATE
 
+log = logging.getLogger("speechfront")
 BLOCK = 480  # 30 ms: the loop sees speech within one frame of its capture
 
 
@@ -40,45 +43,57 @@ class Speaker:
     """The speaker's timeline at its own rate: what plays when.
 
     queue() places audio after what is already queued (or now, if nothing is); stop() drops
-    whatever has not played by then. The device's output callback reads it by time.
+    whatever has not played by then. The device's output callback reads it by time. With
+    `keep_s`, audio older than that is forgotten (a live session runs for hours); without,
+    everything stays (the fake devices' capture).
     """
 
-    def __init__(self, rate: int):
-        self.rate = rate
+    def __init__(self, rate: int, keep_s: float | None = None):
+        self.rate, self.keep_s = rate, keep_s
         self.lock = threading.Lock()
-        self.line = np.zeros(0, np.float32)  # index = session time * rate
+        self.line = np.zeros(0, np.float32)  # index = session time * rate - base
+        self.base = 0  # samples forgotten from the front
         self.end = 0.0  # when the queued audio ends
 
     def queue(self, audio: np.ndarray, rate: int, now: float) -> float:
         x = _resample(audio, rate, self.rate)
         with self.lock:
+            self._forget(now)
             start = max(now, self.end)
-            a = int(round(start * self.rate))
+            a = int(round(start * self.rate)) - self.base
             b = a + len(x)
             if len(self.line) < b:
                 self.line = np.concatenate([self.line, np.zeros(b - len(self.line) + self.rate * 5, np.float32)])
             self.line[a:b] = x
-            self.end = max(self.end, b / self.rate)
+            self.end = max(self.end, (b + self.base) / self.rate)
             return start
 
     def stop(self, now: float) -> None:
         with self.lock:
             if self.end > now:
-                self.line[int(round(now * self.rate)):] = 0.0
+                self.line[max(0, int(round(now * self.rate)) - self.base):] = 0.0
                 self.end = now
 
     def between(self, t0: float, t1: float) -> np.ndarray:
-        a, b = int(round(t0 * self.rate)), int(round(t1 * self.rate))
+        """What plays from t0 to t1 (silence before the session, after the end, or forgotten)."""
+        a, b = int(round(t0 * self.rate)) - self.base, int(round(t1 * self.rate)) - self.base
         with self.lock:
             out = self.line[max(0, a): max(0, b)]
-        before = min(b, 0) - min(a, 0)  # the part before the session began is silence
+        before = min(b, 0) - min(a, 0)
         return np.pad(out, (before, (b - a) - before - len(out)))
 
-    def played(self, until: float | None = None) -> np.ndarray:
-        """Everything played up to `until` (default: all that was queued)."""
+    def played(self) -> np.ndarray:
+        """Everything queued, from the session's start (nothing forgotten: no keep_s)."""
         with self.lock:
-            end = self.end if until is None else min(until, self.end)
-            return self.line[: int(round(end * self.rate))].copy()
+            return self.line[: int(round(self.end * self.rate)) - self.base].copy()
+
+    def _forget(self, now: float) -> None:
+        if self.keep_s is None:
+            return
+        drop = min(int((now - self.keep_s) * self.rate) - self.base, len(self.line))
+        if drop > self.rate * 10:  # in large steps, not on every reply
+            self.line = self.line[drop:]
+            self.base += drop
 
 
 class FakeDevices:
@@ -150,17 +165,17 @@ class SoundDevices:
         self.input_device, self.output_device = _device(input_device), _device(output_device)
         info_in = _query(self.sd, self.input_device, "input")
         info_out = _query(self.sd, self.output_device, "output") if speaker else None
-        self.in_rate = SAMPLE_RATE if _supports(self.sd, self.input_device, SAMPLE_RATE, True) \
+        self.in_rate = SAMPLE_RATE if _takes_16k(self.sd, self.input_device) \
             else int(info_in["default_samplerate"])
         self.out_rate = int(info_out["default_samplerate"]) if info_out else SAMPLE_RATE
         self.with_speaker = speaker
-        self.speaker = Speaker(self.out_rate)
+        self.speaker = Speaker(self.out_rate, keep_s=60.0)
         self._q: queue.Queue[np.ndarray] = queue.Queue()
         self._resample = None if self.in_rate == SAMPLE_RATE else soxr.ResampleStream(
             self.in_rate, SAMPLE_RATE, 1, dtype="float32")
         self._t0 = 0.0
         self._pos_out = 0  # output samples handed to PortAudio (at out_rate)
-        self.overflows = 0
+        self.overflows = 0  # capture blocks PortAudio dropped because the loop fell behind
         self.output_latency = 0.0
         self._in = self._out = None
 
@@ -216,6 +231,8 @@ class SoundDevices:
         return self.speaker.end + self.output_latency
 
     def close(self) -> None:
+        if self.overflows:
+            log.warning("the microphone dropped audio %d times: the machine could not keep up", self.overflows)
         for s in (self._in, self._out):
             if s is not None:
                 try:
@@ -262,10 +279,9 @@ def _device(d):
     return int(d) if isinstance(d, str) and d.isdigit() else d
 
 
-def _supports(sd, device, rate: int, is_input: bool) -> bool:
-    check = sd.check_input_settings if is_input else sd.check_output_settings
+def _takes_16k(sd, device) -> bool:
     try:
-        check(device=device, samplerate=rate, channels=1, dtype="float32")
+        sd.check_input_settings(device=device, samplerate=SAMPLE_RATE, channels=1, dtype="float32")
         return True
     except (sd.PortAudioError, ValueError):
         return False

@@ -5,6 +5,8 @@ import logging
 import sys
 from pathlib import Path
 
+from tts.voice import TTSUnavailable
+
 from .devices import DeviceError
 
 log = logging.getLogger("speechfront")
@@ -115,11 +117,9 @@ def run_listen(args) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"speechfront: error: {e}", file=sys.stderr)
         return 2
-    except Exception as e:
-        if type(e).__name__ == "TTSUnavailable":
-            print(f"speechfront: {e} (or use --print)", file=sys.stderr)
-            return 2
-        raise
+    except TTSUnavailable as e:
+        print(f"speechfront: {e} (or use --print)", file=sys.stderr)
+        return 2
     recorder = None
     if args.record:
         from .record import Recorder
@@ -141,6 +141,6 @@ def run_listen(args) -> int:
         code = 1
     finally:
         if recorder is not None:
-            recorder.close(devices.speaker)
+            recorder.close()
             print(f"recorded to {recorder.dir}", file=sys.stderr)
     return code

@@ -183,6 +183,8 @@ class Conversation:
         if self.recorder is not None:
             self.recorder.mic(block)
         for f in self._mic.push(block):
+            if self.recorder is not None:
+                self.recorder.speaker(self.devices.speaker.between(f.start, f.end), self.devices.speaker.rate)
             if not self._speaking(f):
                 self._release_held(real=0)
                 self._feed(f)
@@ -194,7 +196,7 @@ class Conversation:
                 if self._bargein.update(f, played):
                     self._interrupt()
                     # the user's speech and a little before it; the older held audio is mostly echo
-                    self._release_held(real=self._bargein.run + int(self.config.lead_ms / 30))
+                    self._release_held(real=int((self._bargein.run + self.config.lead_ms) / 30))
                 else:
                     keep = int(self.config.preroll_ms / 30)
                     while len(self._held) > keep:

@@ -4,7 +4,7 @@
         mic.wav       the raw microphone, 16 kHz
         heard.wav     what the engine heard (silence where the microphone was gated);
                       `speechfront stream heard.wav` replays the session
-        speaker.wav   what the speaker played (written at the end)
+        speaker.wav   what the speaker played, sample-aligned with mic.wav (at the speaker's rate)
         events.jsonl  the engine's events, times on the session clock
         turns.jsonl   one line per turn: text, reply, and its latencies
 """
@@ -33,6 +33,7 @@ class Recorder:
         # written as they come, so a crash still leaves the audio
         self._mic = sf.SoundFile(str(self.dir / "mic.wav"), "w", SAMPLE_RATE, 1, "PCM_16")
         self._heard = sf.SoundFile(str(self.dir / "heard.wav"), "w", SAMPLE_RATE, 1, "PCM_16")
+        self._speaker = None  # opened at the first audio: its rate is the device's
         self._events = open(self.dir / "events.jsonl", "w")
         self._turns = open(self.dir / "turns.jsonl", "w")
 
@@ -42,6 +43,11 @@ class Recorder:
     def heard(self, samples: np.ndarray) -> None:
         self._heard.write(samples)
 
+    def speaker(self, samples: np.ndarray, rate: int) -> None:
+        if self._speaker is None:
+            self._speaker = sf.SoundFile(str(self.dir / "speaker.wav"), "w", rate, 1, "PCM_16")
+        self._speaker.write(samples)
+
     def event(self, e) -> None:
         self._events.write(to_json(e) + "\n")
         self._events.flush()
@@ -50,8 +56,7 @@ class Recorder:
         self._turns.write(json.dumps(asdict(t), ensure_ascii=False) + "\n")
         self._turns.flush()
 
-    def close(self, speaker=None) -> None:
-        if speaker is not None:
-            sf.write(str(self.dir / "speaker.wav"), speaker.played(), speaker.rate, subtype="PCM_16")
-        for f in (self._mic, self._heard, self._events, self._turns):
-            f.close()
+    def close(self) -> None:
+        for f in (self._mic, self._heard, self._speaker, self._events, self._turns):
+            if f is not None:
+                f.close()

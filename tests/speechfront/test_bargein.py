@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from asr.frames import Frame
 from speechfront.bargein import BargeIn
@@ -19,9 +20,10 @@ def _run(det: BargeIn, mic: np.ndarray, played: np.ndarray, delay: int = 480) ->
     return None
 
 
-def test_echo_of_the_reply_alone_does_not_interrupt(demo_audio):
+@pytest.mark.parametrize("gain,delay", [(0.2, 480), (0.4, 480), (0.7, 480), (0.4, 1600), (0.7, 1600)])
+def test_echo_of_the_reply_alone_does_not_interrupt(demo_audio, gain, delay):
     reply = demo_audio[: 6 * SR]
-    echo = 0.4 * np.concatenate([np.zeros(480, np.float32), reply[:-480]])  # 30 ms late, -8 dB
+    echo = gain * np.concatenate([np.zeros(delay, np.float32), reply[:-delay]])  # 30 or 100 ms late
     noise = 0.001 * np.random.default_rng(0).standard_normal(len(echo)).astype(np.float32)
     assert _run(BargeIn(), echo + noise, reply) is None
 

@@ -172,3 +172,14 @@ def test_sound_devices_resample_the_microphone_and_render_the_speaker(monkeypatc
     with pytest.raises(DeviceError, match="stopped"):
         dev.read(timeout=0.01)
     dev.close()
+
+
+def test_a_live_speaker_forgets_old_audio_but_plays_the_recent():
+    sp = Speaker(1000, keep_s=5.0)
+    for k in range(100):  # 100 one-second replies, one every 2 s
+        sp.queue(np.full(1000, k + 1, np.float32), 1000, now=2.0 * k)
+    assert len(sp.line) <= 1000 * 30  # not 200 s of it
+    np.testing.assert_array_equal(sp.between(198.0, 199.0), np.full(1000, 100, np.float32))
+    assert not sp.between(0.0, 1.0).any()  # long forgotten: silence
+    sp.stop(198.5)
+    assert not sp.between(198.5, 199.0).any() and sp.between(198.0, 198.5).all()

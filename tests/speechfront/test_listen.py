@@ -64,7 +64,7 @@ def session(lm, synth, tmp_path_factory):
     rec = Recorder(tmp_path_factory.mktemp("rec"))
     conv = Conversation(devices, _engine(lm), Echo(), synth, recorder=rec)
     turns = conv.run()
-    rec.close(devices.speaker)
+    rec.close()
     return conv, turns, devices, rec.dir, mic
 
 
@@ -101,6 +101,11 @@ def test_recorded_session_has_its_audio_events_and_turns(session):
     assert saved["text"] == t.text and saved["reply_start"] == pytest.approx(t.reply_start)
     spk, rate = sf.read(str(folder / "speaker.wav"), dtype="float32")
     assert rate == SR and np.abs(spk).max() > 0.05
+    assert abs(len(spk) - len(raw)) < 480  # aligned with the microphone, frame by frame
+    line = devices.speaker.played()
+    n = min(len(spk), len(line))
+    np.testing.assert_allclose(spk[:n], line[:n], atol=1 / 32768 + 1e-6)
+    assert not spk[n:].any()
 
 
 def test_recorded_session_replays_with_the_same_words(session, lm):
