@@ -18,7 +18,7 @@ from .frames import Frame
 class BatcherConfig:
     target_frames: int = 32  # CPU: a few streams' worth; raise on a GPU
     flush_pause_ms: float = 100.0  # the end-pointing first pass proposes here: give it a fresh pass
-    max_wait_ms: float = 300.0
+    max_wait_ms: float = 200.0  # from the oldest frame's arrival: with 100 ms blocks, a pass every ~300 ms
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,11 @@ class FrameBatcher:
         return self._count
 
     def add(self, frame: Frame, now: float, pause_ms: float = 0.0) -> Batch | None:
-        """Queue a frame that arrived at audio time ``now``; maybe emit a batch."""
+        """Queue a frame that arrived at audio time ``now``; maybe emit a batch.
+
+        The deadline is not checked here: frames arrive in blocks, and a deadline met by a
+        block's first frame would leave the rest of it for the next batch. The caller runs
+        ``tick`` once a block's frames are all in."""
         self._pending.setdefault(frame.stream, []).append(frame)
         self._count += 1
         if self._oldest is None:
@@ -61,7 +65,7 @@ class FrameBatcher:
             return self._emit("pause", now)
         if self._count >= self.config.target_frames:
             return self._emit("full", now)
-        return self.tick(now)
+        return None
 
     def tick(self, now: float) -> Batch | None:
         """Emit if the oldest pending frame has waited too long."""

@@ -7,7 +7,7 @@ audio clock, and return how many of the leading words to commit now.
 - ``FixedLookahead(ms)``: a word commits once ``ms`` of audio follows its end.
 - ``DynamicLookahead``: a word commits as soon as it is stable: the same word
   in the previous pass, which had less right context, with a token probability
-  over a threshold and a little right context; a word that stays uncertain
+  over a threshold and 200 ms of audio after it; a word that stays uncertain
   waits, up to ``max_ms`` of right context.
 - ``LocalAgreement(n=2)``: whisper_streaming's policy, the peer: decode every
   ``interval`` seconds and commit the longest prefix that the last two passes
@@ -66,13 +66,17 @@ class FixedLookahead:
 
 class DynamicLookahead:
     """Commit a word once the hypothesis up to it has stayed the same while
-    ``stable_ms`` of audio arrived and its tokens are confident; an uncertain
-    word waits until ``max_ms`` of audio follows it."""
+    ``stable_ms`` of audio arrived, its tokens are confident and ``right_ms`` of
+    audio follows it (a word cut by the window's end, "a" of "a superior", is
+    often read as another word until the next one is heard); an uncertain word
+    waits until ``max_ms`` of audio follows it."""
 
-    def __init__(self, threshold: float = 0.5, stable_ms: float = 400.0, max_ms: float = 1200.0):
+    def __init__(self, threshold: float = 0.5, stable_ms: float = 200.0, max_ms: float = 1200.0,
+                 right_ms: float = 200.0):
         self.threshold = threshold
         self.stable_ms = stable_ms
         self.max_ms = max_ms
+        self.right_ms = right_ms
         self.interval = 0.0
         self.name = "dynamic"
         self._prev: list[tuple[str, float]] = []  # (key, time since which it has held)
@@ -91,7 +95,7 @@ class DynamicLookahead:
                 break
             held = (audio_end - since[i]) * 1000
             right = (audio_end - w.hold) * 1000
-            if (held >= self.stable_ms and w.prob >= self.threshold and right >= 0) or right >= self.max_ms:
+            if (held >= self.stable_ms and w.prob >= self.threshold and right >= self.right_ms) or right >= self.max_ms:
                 n = i + 1
             else:
                 break
@@ -123,8 +127,8 @@ def parse_policy(spec: str):
     if spec.startswith("fixed:"):
         return FixedLookahead(float(spec.split(":", 1)[1]))
     if spec == "dynamic" or spec.startswith("dynamic:"):
-        ms = [float(x) for x in spec.split(":")[1:]]  # dynamic[:STABLE_MS[:MAX_MS]]
-        return DynamicLookahead(**dict(zip(("stable_ms", "max_ms"), ms)))
+        ms = [float(x) for x in spec.split(":")[1:]]  # dynamic[:STABLE_MS[:MAX_MS[:RIGHT_MS[:THRESHOLD]]]]
+        return DynamicLookahead(**dict(zip(("stable_ms", "max_ms", "right_ms", "threshold"), ms)))
     if spec in ("local-agreement", "la2", "local-agreement-2"):
         return LocalAgreement()
     raise ValueError(f"unknown lookahead {spec!r}: use fixed:MS, dynamic or local-agreement")

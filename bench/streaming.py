@@ -128,21 +128,37 @@ def main(args) -> int:
     refs = reference_words(items, audio, lm)
     offline = corpus_wer([it.text for it in items], [refs[it.id]["text"] for it in items])
     rows = []
-    for spec in args.lookahead:
-        for n in args.streams:
-            for batched in ([True, False] if args.compare_batching else [True]):
-                r = evaluate(items, spec, n, lm=lm, refs=refs, audio=audio, across_streams=batched,
-                             batcher=BatcherConfig(max_wait_ms=args.max_wait_ms), reranker=reranker)
-                r["batching"] = batched
-                rows.append(r)
-                print(json.dumps(r), file=sys.stderr)
+    for rep in range(args.repeat):  # interleaved: a slow spell of the machine hits every setting
+        for spec in args.lookahead:
+            for n in args.streams:
+                for batched in ([True, False] if args.compare_batching else [True]):
+                    r = evaluate(items, spec, n, lm=lm, refs=refs, audio=audio, across_streams=batched,
+                                 batcher=BatcherConfig(max_wait_ms=args.max_wait_ms), reranker=reranker)
+                    r["batching"], r["run"] = batched, rep
+                    rows.append(r)
+                    print(json.dumps(r), file=sys.stderr)
     print(f"offline WER on these clips (same model, word keys): {offline:.2f} %")
-    print(f"{'lookahead':<20}{'streams':>8}{'batch':>7}{'WER %':>8}{'P50 ms':>9}{'P90 ms':>9}{'RTF':>7}{'lost':>6}{'dup':>5}")
+    cols = f"{'lookahead':<20}{'streams':>8}{'batch':>7}{'WER %':>8}{'P50 ms':>9}{'P90 ms':>9}{'RTF':>7}{'lost':>6}{'dup':>5}"
+    print(cols)
     for r in rows:
-        print(f"{r['lookahead']:<20}{r['streams']:>8}{'on' if r['batching'] else 'off':>7}{r['wer']:>8.2f}"
-              f"{r['latency_p50_ms']:>9.0f}{r['latency_p90_ms']:>9.0f}{r['rtf']:>7.3f}{r['frames_lost']:>6}"
-              f"{r['frames_duplicated']:>5}")
+        print(_row(r))
+    if args.repeat > 1:
+        print(f"mean of {args.repeat} runs\n{cols}")
+        for key in dict.fromkeys((r["lookahead"], r["streams"], r["batching"]) for r in rows):
+            print(_row(_mean([r for r in rows if (r["lookahead"], r["streams"], r["batching"]) == key])))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"offline_wer": offline, "runs": rows}, indent=1))
     return 0
+
+
+def _row(r: dict) -> str:
+    return (f"{r['lookahead']:<20}{r['streams']:>8}{'on' if r['batching'] else 'off':>7}{r['wer']:>8.2f}"
+            f"{r['latency_p50_ms']:>9.0f}{r['latency_p90_ms']:>9.0f}{r['rtf']:>7.3f}{r['frames_lost']:>6}"
+            f"{r['frames_duplicated']:>5}")
+
+
+def _mean(runs: list[dict]) -> dict:
+    keys = ("wer", "latency_p50_ms", "latency_p90_ms", "rtf")
+    return runs[0] | {k: float(np.mean([r[k] for r in runs])) for k in keys} | {
+        "frames_lost": sum(r["frames_lost"] for r in runs), "frames_duplicated": sum(r["frames_duplicated"] for r in runs)}

@@ -85,3 +85,15 @@ def test_batcher_reasons():
     assert fb.tick(0.30).reason == "deadline"
     last = fr.close()[-1]
     assert fb.add(last, 0.4).reason == "end"
+
+
+def test_deadline_batch_takes_the_whole_block():
+    """Frames that arrive together go together: the deadline does not split a block."""
+    fb = FrameBatcher(BatcherConfig(target_frames=100, max_wait_ms=100))
+    f = Framer("a").push(np.zeros(480 * 6, np.float32))
+    for g in f[:3]:
+        assert fb.add(g, 0.0) is None
+    for g in f[3:]:
+        assert fb.add(g, 0.15) is None  # past the deadline, but the block is not all in yet
+    b = fb.tick(0.15)
+    assert b.reason == "deadline" and [g.index for g in b.frames["a"]] == list(range(6))

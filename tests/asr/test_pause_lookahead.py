@@ -46,6 +46,19 @@ def test_dynamic_commits_stable_confident_words_and_waits_on_doubt():
     assert p.commit([w(" cat", 0.9, prob=0.2)], 1.95) == 1  # 1 s of right context forces it
 
 
+def test_dynamic_waits_for_right_context():
+    """A stable, confident word still waits until right_ms of audio follows it: a word at the
+    window's end ("a" before "superior") can change once the next word is heard."""
+    words = [w(" smiled", 0.5), w(" a", 1.0)]
+    p = DynamicLookahead(threshold=0.5, stable_ms=100, max_ms=1000, right_ms=200)
+    assert p.commit(words, 1.0) == 0
+    assert p.commit(words, 1.15) == 1  # both stable for 150 ms; "a" has only 150 ms after it
+    assert p.commit(words[1:], 1.25) == 1
+    eager = DynamicLookahead(threshold=0.5, stable_ms=100, max_ms=1000, right_ms=0)
+    eager.commit(words, 1.0)
+    assert eager.commit(words, 1.15) == 2
+
+
 def test_dynamic_restarts_the_clock_when_an_earlier_word_changes():
     p = DynamicLookahead(threshold=0.5, stable_ms=300, max_ms=5000)
     p.commit([w(" a", 0.3), w(" b", 0.6)], 1.0)
@@ -64,6 +77,8 @@ def test_local_agreement_commits_the_agreed_prefix():
 def test_parse_policy():
     assert isinstance(parse_policy("fixed:750"), FixedLookahead) and parse_policy("fixed:750").ms == 750
     assert isinstance(parse_policy("dynamic"), DynamicLookahead)
+    d = parse_policy("dynamic:250:900:150:0.6")
+    assert (d.stable_ms, d.max_ms, d.right_ms, d.threshold) == (250, 900, 150, 0.6)
     assert isinstance(parse_policy("la2"), LocalAgreement)
     with pytest.raises(ValueError):
         parse_policy("soon")
