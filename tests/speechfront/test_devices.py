@@ -91,12 +91,29 @@ def test_missing_portaudio_is_one_clear_message(monkeypatch):
         load_sounddevice()
 
 
-def test_no_microphone_is_one_clear_message():
+def test_no_microphone_is_one_clear_message(monkeypatch):
+    """PortAudio without an input device (a fake one here, so it runs on any machine)."""
+    import speechfront.devices as d
+
+    sd = _FakeSd(in_rate=16000)
+
+    def no_input(device=None, kind=None):
+        if kind == "input":
+            raise sd.PortAudioError("No input device found")
+        return {"name": "fake", "default_samplerate": 48000.0}
+
+    monkeypatch.setattr(sd, "query_devices", no_input)
+    monkeypatch.setattr(d, "load_sounddevice", lambda: sd)
+    with pytest.raises(DeviceError, match="no microphone"):
+        d.SoundDevices()
+
+
+def test_no_microphone_with_the_real_portaudio():
     pytest.importorskip("sounddevice", reason="sounddevice is not installed")
     from speechfront.devices import SoundDevices, list_devices
 
     if any(d.inputs for d in list_devices()):
-        pytest.skip("this machine has a microphone")
+        pytest.skip("needs a machine without a microphone (the fake-PortAudio test above covers the message)")
     with pytest.raises(DeviceError, match="no microphone"):
         SoundDevices()
 
