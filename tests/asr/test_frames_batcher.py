@@ -97,3 +97,14 @@ def test_deadline_batch_takes_the_whole_block():
         assert fb.add(g, 0.15) is None  # past the deadline, but the block is not all in yet
     b = fb.tick(0.15)
     assert b.reason == "deadline" and [g.index for g in b.frames["a"]] == list(range(6))
+
+
+def test_deadline_is_met_on_the_block_that_reaches_it():
+    """0.3 - 0.1 is 0.19999999999999998 in floats: the deadline must still fire at 0.3, not a block later."""
+    fb = FrameBatcher(BatcherConfig(target_frames=100, max_wait_ms=200))
+    f = Framer("a").push(np.zeros(480 * 3, np.float32))
+    fb.add(f[0], 0.1)
+    assert fb.tick(0.2) is None
+    fb.add(f[1], 0.2)
+    fb.add(f[2], 0.3)
+    assert fb.tick(0.3).reason == "deadline"
