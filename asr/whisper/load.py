@@ -72,6 +72,8 @@ def load_model(name: str = "tiny.en", device: str = "auto") -> LoadedModel:
     model = Whisper.from_ct2(weights).eval()
     # fp32 on CPU; fp16 on CUDA, where half-precision matmuls are fast.
     model = model.to(dev, torch.float16 if dev.type == "cuda" else torch.float32)
+    if dev.type == "cpu":
+        model.decoder.quantize_vocab()
     config = json.loads((meta / "config.json").read_text())
     tok = WhisperTokenizer(meta / "tokenizer.json", multilingual=MODELS[name][1])
     return LoadedModel(name, model, tok, config, dev)

@@ -93,3 +93,27 @@ def test_no_timestamp_mode_decodes(demo_audio):
     t = rec.transcribe(demo_audio, 16000)
     assert normalize(t.text) == normalize(DEMO_TEXT)
     assert t.segments and t.segments[0].start == 0.0
+
+
+def test_int8_vocabulary_keeps_the_best_tokens_exact(recognizer, demo_audio):
+    """On the CPU the vocabulary projection runs in int8; the tokens search can pick stay exact."""
+    from asr.whisper.model import EXACT_TOP
+    from asr.whisper.windows import encode_windows
+
+    dec = recognizer.lm.model.decoder
+    assert dec.vocab_int8 is not None  # load_model quantizes on the CPU
+    tok = recognizer.lm.tokenizer
+    with torch.inference_mode():
+        enc = encode_windows(recognizer.lm, recognizer.mel, [demo_audio[: 16000 * 5]], 1.0)
+        ids = torch.tensor([list(tok.sot_sequence) + [tok.timestamp_begin] + tok.encode(" Ever tried. Ever failed.")])
+        hidden, _ = dec(ids, torch.arange(ids.shape[1])[None], dec.cross_kv(enc), 1, dec.new_cache(1))
+        packed, dec.vocab_int8 = dec.vocab_int8, None
+        exact = dec.logits(hidden[0])
+        dec.vocab_int8 = packed
+        fast = dec.logits(hidden[0])
+    assert fast.shape == exact.shape
+    assert torch.equal(fast.argmax(-1), exact.argmax(-1))
+    top = exact.topk(EXACT_TOP // 2, -1).indices
+    assert torch.allclose(fast.gather(-1, top), exact.gather(-1, top), atol=1e-4)
+    err = (fast - exact).abs().max().item()
+    assert 0 < err < 0.05 * exact.abs().max().item()  # the rest is approximate, and close
