@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from asr.batcher import BatcherConfig
 from asr.events import Endpoint
 from asr.frames import Framer
 from asr.lookahead import DynamicLookahead
@@ -53,14 +54,16 @@ def lane(cases: list[Case]) -> tuple[np.ndarray, list[float]]:
     return np.concatenate([np.zeros(int(LEAD * SR), np.float32)] + [c.audio for c in cases]), offsets
 
 
-def run_arbitrator(cases: list[Case], lm, arbitrator) -> tuple[list, list[Endpoint], float]:
+def run_arbitrator(cases: list[Case], lm, arbitrator, candidate_ms: float = EndpointConfig.candidate_ms,
+                   flush_pause_ms: float = BatcherConfig.flush_pause_ms) -> tuple[list, list[Endpoint], float]:
     """Replay all cases on one stream; return the traced decisions, the hard-limit endpoints, RTF."""
     decisions = []
-    never = EndpointConfig(threshold=2.0, hard_ms=HARD_S * 1000)  # trace: only the hard limit ends a turn
+    # trace: only the hard limit ends a turn
+    never = EndpointConfig(candidate_ms=candidate_ms, threshold=2.0, hard_ms=HARD_S * 1000)
     ep = Endpointer(never, arbitrator, on_decision=decisions.append)
     rec = StreamingRecognizer(lm, policy_factory=DynamicLookahead, endpointer=ep)
     audio, _ = lane(cases)
-    result = replay([StreamInput("s0", audio)], rec)
+    result = replay([StreamInput("s0", audio)], rec, batcher=BatcherConfig(flush_pause_ms=flush_pause_ms))
     hard = [e for e in result.events if isinstance(e, Endpoint) and e.accepted]
     return decisions, hard, result.rtf
 
@@ -196,7 +199,7 @@ def main(args) -> int:
     if arb is None:
         print("no shipped arbitrator weights: run speechfront train-endpointer", file=sys.stderr)
         return 2
-    decisions, hard, rtf = run_arbitrator(cases, lm, arb)
+    decisions, hard, rtf = run_arbitrator(cases, lm, arb, args.candidate_ms, args.flush_pause_ms)
     _, offsets = lane(cases)
     feats = [d.features for d in decisions]
     cost = _decision_cost(arb, feats)
@@ -224,6 +227,7 @@ def main(args) -> int:
                                      for th in thresholds]
         defaults = {"threshold": 0.5} | score(cases, smart_turn_endpoints(calls, tracks, 0.5, 3000))
     report = {
+        "candidate_ms": args.candidate_ms, "flush_pause_ms": args.flush_pause_ms,
         "cases": len(cases), "with_pause": sum(len(c.pauses) > 0 for c in cases), "seed": args.seed,
         "engine_rtf": round(rtf, 3), "decisions": len(decisions), "arbitrator_params": sum(p.numel() for p in arb.parameters()),
         "decision_ms": cost, "at_3pct": {k: best_at(v) for k, v in curves.items()},

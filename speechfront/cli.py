@@ -90,13 +90,19 @@ def _train_endpointer_args(p) -> None:
 
 
 def _bench_endpointing_args(p) -> None:
+    from asr.batcher import BatcherConfig
     from bench.manifest import DEFAULT_MANIFEST
+    from endpointing import EndpointConfig
 
     p.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
     p.add_argument("--limit", type=int, help="at most N held-out clips")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--no-smart-turn", action="store_true", help="skip pipecat's smart-turn peer")
+    p.add_argument("--candidate-ms", type=float, default=EndpointConfig.candidate_ms,
+                   help="first pass: the pause that proposes an endpoint (default %(default)s)")
+    p.add_argument("--flush-pause-ms", type=float, default=BatcherConfig.flush_pause_ms,
+                   help="the pause at which the batcher sends a fresh pass (default %(default)s)")
     p.add_argument("--json", default="bench-results/endpointing.json")
 
 
