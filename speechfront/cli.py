@@ -29,6 +29,7 @@ def _bench_offline_args(p) -> None:
 
 
 def _bench_streaming_args(p) -> None:
+    from asr.batcher import BatcherConfig
     from bench.manifest import DEFAULT_MANIFEST
 
     p.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
@@ -37,7 +38,8 @@ def _bench_streaming_args(p) -> None:
     p.add_argument("--lookahead", nargs="+", default=["fixed:500", "fixed:1000", "dynamic", "local-agreement"])
     p.add_argument("--streams", nargs="+", type=int, default=[1])
     p.add_argument("--compare-batching", action="store_true", help="also run with one batcher per stream")
-    p.add_argument("--max-wait-ms", type=float, default=200.0, help="batcher deadline (default 200)")
+    p.add_argument("--max-wait-ms", type=float, default=BatcherConfig.max_wait_ms,
+                   help="batcher deadline (default %(default)s)")
     p.add_argument("--repeat", type=int, default=1, help="run every setting N times, interleaved (timing noise)")
     p.add_argument("--rerank", action="store_true", help="rerank each final with the LLM, speculatively started")
     p.add_argument("--threads", type=int, default=2)
