@@ -39,6 +39,9 @@ class StreamingConfig:
     rerank_start_ms: float = 200.0  # with a reranker: score the N-best once a pause is this long
     trim_after: float = 6.0  # drop audio before a committed sentence end once the window is this long
     max_window: float = 24.0  # past this, drop audio before the last committed word regardless
+    # no word commits before this much audio follows the speech onset: on shorter audio Whisper
+    # invents whole phrases with timestamps squeezed into it, which any lookahead would trust
+    min_speech_s: float = 1.0
     # timestamps on: closing the last segment is how the decoder says the speech has ended
     decode: DecodeOptions = field(default_factory=lambda: DecodeOptions(beam_size=3, best_of=3, temperatures=(0.0,)))
 
@@ -72,6 +75,7 @@ class StreamState:
     spec: tuple | None = None  # (N-best texts, future of their LM scores, audio time it started)
     history: list[str] = field(default_factory=list)  # earlier finals: context for the reranker
     in_speech: bool = False  # speech since the last final
+    onset: float | None = None  # where that speech started (the pause tracker's speech start)
     last_pass: int = -1  # `received` at the last pass
     shown: tuple[str, str] = ("", "")
     enc: torch.Tensor | None = None  # last pass's encoder states over the real audio
@@ -129,6 +133,7 @@ class StreamingRecognizer:
             p = pauses.get(sid)
             if p is not None and p.speech_start is not None and p.speech_start * SAMPLE_RATE >= st.utt_start - 1:
                 st.in_speech = True
+                st.onset = p.speech_start if st.onset is None else st.onset
             st.closed = st.closed or frames[-1].last
         todo = [self.streams[s] for s in batch.frames if self._wants_pass(self.streams[s])]
         if todo:
@@ -238,7 +243,12 @@ class StreamingRecognizer:
     # -- commits and events ----------------------------------------------------------------
 
     def _commit(self, st: StreamState, t: float, final: bool) -> list[Event]:
-        n = len(st.tentative) if final else st.policy.commit(st.tentative, st.audio_end)
+        if final:
+            n = len(st.tentative)
+        elif st.onset is not None and st.audio_end - st.onset < self.config.min_speech_s:
+            n = 0
+        else:
+            n = st.policy.commit(st.tentative, st.audio_end)
         for w in st.tentative[:n]:
             st.forced.extend(w.tokens)
             st.words.append(CommittedWord(w.text, round(w.start, 3), round(w.end, 3), t))
@@ -326,6 +336,7 @@ class StreamingRecognizer:
         st.nbest = []
         st.spec = None
         st.in_speech = False
+        st.onset = None
         st.shown = ("", "")
         st.policy.reset()
         self._drop_silence(st)
