@@ -2,7 +2,9 @@
 
 A committed word is final: it is forced as the decoder's prefix from then on.
 Policies see the words after the committed ones, with times on the stream's
-audio clock, and return how many of the leading words to commit now.
+audio clock, and return how many of the leading words to commit now, at most
+``limit`` (the engine holds commits back early in an utterance, and a policy
+still tracks what it saw).
 
 - ``FixedLookahead(ms)``: a word commits once ``ms`` of audio follows its end.
 - ``DynamicLookahead``: a word commits as soon as it is stable: the same word
@@ -57,9 +59,9 @@ class FixedLookahead:
     def reset(self) -> None:
         pass
 
-    def commit(self, words: list[TentativeWord], audio_end: float) -> int:
+    def commit(self, words: list[TentativeWord], audio_end: float, limit: int | None = None) -> int:
         n = 0
-        while n < len(words) and words[n].hold + self.ms / 1000 <= audio_end and not words[n].open:
+        while n < _cap(words, limit) and words[n].hold + self.ms / 1000 <= audio_end and not words[n].open:
             n += 1
         return n
 
@@ -84,13 +86,13 @@ class DynamicLookahead:
     def reset(self) -> None:
         self._prev = []
 
-    def commit(self, words: list[TentativeWord], audio_end: float) -> int:
+    def commit(self, words: list[TentativeWord], audio_end: float, limit: int | None = None) -> int:
         since, agree = [], True
         for i, w in enumerate(words):
             agree = agree and i < len(self._prev) and self._prev[i][0] == w.key
             since.append(self._prev[i][1] if agree else audio_end)
         n = 0
-        for i, w in enumerate(words):
+        for i, w in enumerate(words[: _cap(words, limit)]):
             if w.open:
                 break
             held = (audio_end - since[i]) * 1000
@@ -114,12 +116,16 @@ class LocalAgreement:
     def reset(self) -> None:
         self._prev = []
 
-    def commit(self, words: list[TentativeWord], audio_end: float) -> int:
+    def commit(self, words: list[TentativeWord], audio_end: float, limit: int | None = None) -> int:
         n = 0
-        while n < min(len(words), len(self._prev)) and words[n].key == self._prev[n].key and not words[n].open:
+        while n < min(_cap(words, limit), len(self._prev)) and words[n].key == self._prev[n].key and not words[n].open:
             n += 1
         self._prev = list(words[n:])
         return n
+
+
+def _cap(words: list, limit: int | None) -> int:
+    return len(words) if limit is None else min(limit, len(words))
 
 
 def parse_policy(spec: str):

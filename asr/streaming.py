@@ -243,12 +243,8 @@ class StreamingRecognizer:
     # -- commits and events ----------------------------------------------------------------
 
     def _commit(self, st: StreamState, t: float, final: bool) -> list[Event]:
-        if final:
-            n = len(st.tentative)
-        elif st.onset is not None and st.audio_end - st.onset < self.config.min_speech_s:
-            n = 0
-        else:
-            n = st.policy.commit(st.tentative, st.audio_end)
+        early = st.onset is not None and st.audio_end - st.onset < self.config.min_speech_s
+        n = len(st.tentative) if final else st.policy.commit(st.tentative, st.audio_end, 0 if early else None)
         for w in st.tentative[:n]:
             st.forced.extend(w.tokens)
             st.words.append(CommittedWord(w.text, round(w.start, 3), round(w.end, 3), t))

@@ -59,6 +59,20 @@ def test_dynamic_waits_for_right_context():
     assert eager.commit(words, 1.15) == 2
 
 
+def test_a_held_back_pass_still_counts_towards_stability():
+    """limit=0 (the engine's first second of speech) commits nothing, but the words seen then have
+    held since then, so they commit on the first pass allowed to."""
+    words = [w(" the", 0.5), w(" cat", 0.9)]
+    p = DynamicLookahead(threshold=0.5, stable_ms=300, max_ms=5000, right_ms=0)
+    assert p.commit(words, 1.0, limit=0) == 0
+    assert p.commit(words, 1.2, limit=0) == 0
+    assert p.commit(words, 1.3) == 2
+    la = LocalAgreement()
+    assert la.commit(words, 1.0, limit=0) == 0
+    assert la.commit(words, 2.0) == 2
+    assert FixedLookahead(0).commit(words, 1.0, limit=1) == 1
+
+
 def test_dynamic_restarts_the_clock_when_an_earlier_word_changes():
     p = DynamicLookahead(threshold=0.5, stable_ms=300, max_ms=5000)
     p.commit([w(" a", 0.3), w(" b", 0.6)], 1.0)
