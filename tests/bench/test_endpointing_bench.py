@@ -45,3 +45,13 @@ def test_fixed_silence_and_best_operating_point():
              {"cutoff_pct": 3, "ep50_ms": 300, "ep90_ms": 700}]
     assert best_at(curve) == curve[2]
     assert best_at(curve[:1]) is None
+
+
+def test_a_case_that_pauses_past_the_hard_limit_on_its_own_is_left_out():
+    from bench.endpointing import held_within_hard_limit
+
+    a, b = case(1.8, WORDS), case(1.8, WORDS)
+    quiet = [(0.6, 0.0), (1.0, 400.0), (1.9, 100.0), (3.5, 1600.0)]  # the long pause comes after the end
+    long = [(0.6, 0.0), (2.1 - 0.5, 1500.0), (1.9, 0.0), (3.5, 1600.0)]  # 1.5 s of pause inside the turn
+    keep, out = held_within_hard_limit([a, b], [quiet, long])
+    assert keep == [a] and out == ["c"]
