@@ -6,7 +6,8 @@ audio clock, and return how many of the leading words to commit now, at most
 ``limit`` (the engine holds commits back early in an utterance, and a policy
 still tracks what it saw).
 
-- ``FixedLookahead(ms)``: a word commits once ``ms`` of audio follows its end.
+- ``FixedLookahead(ms)``: a word commits once ``ms`` of audio follows its end,
+  and not before 1 s of audio follows the utterance's speech onset.
 - ``DynamicLookahead``: a word commits as soon as it is stable: the same word
   in the previous pass, which had less right context, with a token probability
   over a threshold and 200 ms of audio after it; a word that stays uncertain
@@ -51,8 +52,12 @@ class TentativeWord:
 
 
 class FixedLookahead:
-    def __init__(self, ms: float = 1000.0):
+    def __init__(self, ms: float = 1000.0, min_speech_s: float = 1.0):
         self.ms = ms
+        # the engine holds commits back until this much audio follows the speech onset: on
+        # less, Whisper can invent a phrase and time it inside that audio, and a fixed lookahead
+        # trusts one pass's times (the agreeing policies wait for a second pass anyway)
+        self.min_speech_s = min_speech_s
         self.interval = 0.0  # decode on every batch
         self.name = f"fixed:{ms:g}"
 

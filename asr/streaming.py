@@ -39,9 +39,6 @@ class StreamingConfig:
     rerank_start_ms: float = 200.0  # with a reranker: score the N-best once a pause is this long
     trim_after: float = 6.0  # drop audio before a committed sentence end once the window is this long
     max_window: float = 24.0  # past this, drop audio before the last committed word regardless
-    # no word commits before this much audio follows the speech onset: on shorter audio Whisper
-    # invents whole phrases with timestamps squeezed into it, which any lookahead would trust
-    min_speech_s: float = 1.0
     # timestamps on: closing the last segment is how the decoder says the speech has ended
     decode: DecodeOptions = field(default_factory=lambda: DecodeOptions(beam_size=3, best_of=3, temperatures=(0.0,)))
 
@@ -243,7 +240,7 @@ class StreamingRecognizer:
     # -- commits and events ----------------------------------------------------------------
 
     def _commit(self, st: StreamState, t: float, final: bool) -> list[Event]:
-        early = st.onset is not None and st.audio_end - st.onset < self.config.min_speech_s
+        early = st.onset is not None and st.audio_end - st.onset < getattr(st.policy, "min_speech_s", 0.0)
         n = len(st.tentative) if final else st.policy.commit(st.tentative, st.audio_end, 0 if early else None)
         for w in st.tentative[:n]:
             st.forced.extend(w.tokens)

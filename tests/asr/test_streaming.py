@@ -6,7 +6,7 @@ import pytest
 
 from asr.events import Final, Partial, to_json
 from asr.lookahead import parse_policy
-from asr.streaming import StreamingConfig, StreamingRecognizer, _loop_start
+from asr.streaming import StreamingRecognizer, _loop_start
 from bench.replay import StreamInput, replay
 from bench.wer import normalize
 from tests.conftest import DEMO_TEXT
@@ -92,14 +92,14 @@ def test_a_turn_that_ended_inside_a_late_batch_is_not_merged_with_the_next(lm, d
 
 def test_no_word_commits_on_the_first_second_of_speech(lm, demo_audio):
     """Whisper given under a second of speech can invent a phrase and time it inside that audio;
-    even a lookahead of 0 ms must wait for min_speech_s of audio after the onset."""
+    even a fixed lookahead of 0 ms waits for 1 s of audio after the onset."""
     from asr.frames import Framer
     from asr.pause import PauseTracker
 
     audio = np.concatenate([np.zeros(8000, np.float32), demo_audio[:64000], np.zeros(32000, np.float32)])
     framer, tracker = Framer("x"), PauseTracker()
     onset = next(s.speech_start for f in framer.push(audio) if (s := tracker.update(f)).speech)
-    rec = StreamingRecognizer(lm, StreamingConfig(min_speech_s=1.0), lambda: parse_policy("fixed:0"))
+    rec = StreamingRecognizer(lm, policy_factory=lambda: parse_policy("fixed:0"))
     r = replay([StreamInput("s0", audio)], rec, compute_scale=0.0)
     final = next(e for e in r.events if isinstance(e, Final))
     early = [e for e in r.events if isinstance(e, Partial) and e.committed and e.t < final.t]
