@@ -4,8 +4,8 @@ Cases (endpointing/data.py) come from held-out dev clips: trimmed to their
 speech, one pause of 0.5-1.0 s inserted at a word gap inside a sentence, then
 2 s of silence or low noise; a clip that pauses past the 1.5 s hard limit on
 its own is left out (every system cuts it) and named in the report. Latency
-is measured from the acoustic end of speech. The arbitrator runs inside the streaming engine, replayed on the
-audio clock with its compute time (one stream, dynamic lookahead); every
+is measured from the acoustic end of speech. The arbitrator runs inside the
+streaming engine, replayed on the audio clock with its compute time (one stream, dynamic lookahead); every
 decision is traced, so thresholds are swept afterwards from the same run.
 Peers see the same audio: fixed silence after our Silero pause tracker,
 Silero VAD's own iterator (min_silence_duration_ms swept), and pipecat's
@@ -203,7 +203,10 @@ def main(args) -> int:
     lm = load_model("tiny.en", "cpu")
     items = [it for it in load_manifest(args.manifest) if split(it.id) == "test"][: args.limit]
     cases = dev_cases(items, lm, args.seed, (0.5, 1.0))
-    cases, long_pause = held_within_hard_limit(cases, silence_tracks(cases))
+    tracks = silence_tracks(cases)
+    kept, long_pause = held_within_hard_limit(cases, tracks)
+    tracks = [tr for c, tr in zip(cases, tracks) if c.id not in long_pause]
+    cases = kept
     print(f"{len(cases)} cases, {sum(len(c.pauses) > 0 for c in cases)} with an inserted pause, "
           f"{sum(len(c.audio) for c in cases) / SR / 60:.1f} min; left out {len(long_pause)} whose own pauses "
           f"reach the {HARD_S} s hard limit: {long_pause}", file=sys.stderr)
@@ -226,7 +229,6 @@ def main(args) -> int:
         label = "arbitrator" if name == "both" else f"arbitrator ({name} only)"
         curves[label] = [{"threshold": th} | score(cases, first_endpoints(cases, offsets, decisions, hard, probs, th))
                          for th in thresholds]
-    tracks = silence_tracks(cases)
     curves["silence (Silero pause tracker)"] = [{"ms": ms} | score(cases, fixed_silence(tracks, ms))
                                                 for ms in range(100, 1501, 100)]
     curves["Silero VADIterator"] = [{"ms": ms} | score(cases, silero_iterator(cases, ms)) for ms in range(100, 1501, 100)]
