@@ -37,7 +37,6 @@ class EndpointConfig:
 @dataclass
 class _Turn:
     utt: int  # the StreamState.utt_start this belongs to
-    onset: float | None = None  # first speech of the turn (s)
     first: float | None = None  # when the current candidate was proposed
     asked: float = -1.0  # audio end of the pass last asked about
 
@@ -73,9 +72,7 @@ class Endpointer:
         turn = self._turns.get(st.id)
         if turn is None or turn.utt != st.utt_start:
             turn = self._turns[st.id] = _Turn(st.utt_start)
-        if pause.speech_start is not None and turn.onset is None:
-            turn.onset = pause.speech_start
-        utterance = st.audio_end - (turn.onset if turn.onset is not None else st.utt_start / SAMPLE_RATE)
+        utterance = st.audio_end - (st.onset if st.onset is not None else st.utt_start / SAMPLE_RATE)
         if pause.speech or pause.speech_end is None:
             turn.first = None
             if utterance >= c.max_utterance_s:

@@ -24,7 +24,7 @@ class Scripted:
 
 
 def state(pass_end=None, text=" Turn on the lights."):
-    st = StreamState("s0", None, in_speech=True, received=int(2.0 * 16000))
+    st = StreamState("s0", None, in_speech=True, onset=0.3, received=int(2.0 * 16000))
     st.words = [CommittedWord(text, 0.3, 1.4, 1.6)]
     if pass_end is not None:
         st.enc = torch.randn(int(pass_end / 0.02), 384)
