@@ -4,7 +4,9 @@ Per stream it keeps the audio of the current utterance since the window
 start. Each batch re-runs the encoder over every stream's window (cut to its
 length plus a little silence, batched across streams) and beam search with
 the committed tokens forced as the decoder's prefix, so a committed word is
-never revised. A lookahead policy commits words. Once a committed sentence
+never revised. The end-pointer is asked between the encoder and the decoder:
+it reads the new encoder states and the previous pass's transcript, so an
+endpoint need not wait for beam search. A lookahead policy commits words. Once a committed sentence
 ends, the window drops the audio before it (its text becomes the decoder's
 context), so the cost of a pass stays bounded on long speech. The encoder
 states of each pass are kept for the end-pointing arbitrator.
@@ -77,6 +79,7 @@ class StreamState:
     shown: tuple[str, str] = ("", "")
     enc: torch.Tensor | None = None  # last pass's encoder states over the real audio
     enc_start: float = 0.0
+    enc_end: float = 0.0  # the stream time those states reach
     signals: EndSignals | None = None  # the last pass's end-of-speech evidence
     closed: bool = False
 
@@ -133,8 +136,15 @@ class StreamingRecognizer:
                 st.onset = p.speech_start if st.onset is None else st.onset
             st.closed = st.closed or frames[-1].last
         todo = [self.streams[s] for s in batch.frames if self._wants_pass(self.streams[s])]
+        early: dict[str, tuple] = {}
+
+        def ask() -> None:  # between encoder and decoder: an endpoint need not wait for beam search
+            t_enc = now()
+            for st in todo:
+                early[st.id] = self.endpointer.decide(st, pauses.get(st.id), t_enc)
+
         if todo:
-            self._pass(todo)
+            self._pass(todo, ask)
         t = now()
         events: list[Event] = []
         for sid in batch.frames:
@@ -142,7 +152,7 @@ class StreamingRecognizer:
             p = pauses.get(sid)
             if st in todo:
                 events += self._commit(st, t, final=False)
-            ended, endpoints = self.endpointer.decide(st, p, t)
+            ended, endpoints = early.pop(sid) if sid in early else self.endpointer.decide(st, p, t)
             events += endpoints
             if ended and (st.words or st.tentative):
                 events += self._commit(st, t, final=True)
@@ -186,21 +196,33 @@ class StreamingRecognizer:
     # -- decoding -----------------------------------------------------------------------
 
     @torch.inference_mode()
-    def _pass(self, todo: list[StreamState]) -> None:
-        cfg = self.config
-        enc = encode_windows(self.lm, self.mel, [st.audio for st in todo], cfg.window_pad)
+    def _pass(self, todo: list[StreamState], after_encoder: Callable[[], None] | None = None) -> None:
+        enc, frames = self._encode(todo)
+        if after_encoder is not None:
+            after_encoder()
+        self._decode(todo, enc, frames)
+
+    @torch.inference_mode()
+    def _encode(self, todo: list[StreamState]) -> tuple[torch.Tensor, list[int]]:
+        enc = encode_windows(self.lm, self.mel, [st.audio for st in todo], self.config.window_pad)
+        frames = [encoder_frames(len(st.audio)) for st in todo]
+        for i, st in enumerate(todo):
+            st.enc = enc[i, : frames[i]].float().cpu()
+            st.enc_start = st.window_start / SAMPLE_RATE
+            st.enc_end = st.audio_end
+        return enc, frames
+
+    @torch.inference_mode()
+    def _decode(self, todo: list[StreamState], enc: torch.Tensor, frames: list[int]) -> None:
         durations = [len(st.audio) / SAMPLE_RATE for st in todo]
         results = self.decoder.decode(enc, durations, [st.prompt for st in todo], [st.forced for st in todo])
         new = [self._until_loop(st, r.tokens) for st, r in zip(todo, results)]
         looped = [len(n) < sum(t < self.tok.eot for t in r.tokens) for n, r in zip(new, results)]
         texts = [st.forced + n for st, n in zip(todo, new)]
-        frames = [encoder_frames(len(st.audio)) for st in todo]
         aligned = align(self.lm, enc, texts, frames)
         self.passes += 1
         for i, (st, r, words) in enumerate(zip(todo, results, aligned)):
             st.last_pass = st.received
-            st.enc = enc[i, : frames[i]].float().cpu()
-            st.enc_start = st.window_start / SAMPLE_RATE
             offset = st.window_start / SAMPLE_RATE
             lps = r.nbest[0][2] if r.nbest else []
             st.tentative = []
@@ -327,6 +349,7 @@ class StreamingRecognizer:
         st.utt_start = st.received
         st.tentative = []
         st.nbest = []
+        st.signals = None  # the next utterance's first question must not read this one's text
         st.spec = None
         st.in_speech = False
         st.onset = None

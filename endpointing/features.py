@@ -1,8 +1,9 @@
-"""The arbitrator's inputs, read from a stream's state after the recognizer's latest pass.
+"""The arbitrator's inputs, read from a stream's state when the recognizer's latest pass has encoded.
 
 Acoustic: the last ``FRAMES`` Whisper encoder states of that pass (2 s at
 20 ms a frame), not recomputed; shorter windows are left-padded with zeros and
-masked. Text: what the transcript so far says about being finished — its final
+masked. Text (from the previous pass: the endpointer is asked before this
+pass's decoder runs): what the transcript so far says about being finished — its final
 punctuation and that token's probability, the decoder's end-of-text
 probability, how long ago the decoder closed its segment, the last two words
 (hashed; the model learns that "the" or "and" rarely end a turn), and the
@@ -53,18 +54,23 @@ def transcript(st) -> str:
 
 
 def from_state(st, pause_ms: float, utterance_s: float) -> Features | None:
-    """Features of a StreamState (asr.streaming) whose latest pass holds ``enc`` and ``signals``."""
-    if st.enc is None or st.signals is None:
+    """Features of a StreamState (asr.streaming): the encoder states of its latest pass
+    (``enc``), the transcript and ``signals`` of the last pass whose decoder has run."""
+    if st.enc is None:
         return None
-    text = transcript(st)
-    enc = st.enc[-FRAMES:].float().numpy()
+    return from_parts(st.enc, transcript(st), st.signals, pause_ms, utterance_s)
+
+
+def from_parts(enc: torch.Tensor, text: str, sig, pause_ms: float, utterance_s: float) -> Features:
+    """``sig``: asr.streaming.EndSignals, or None before the utterance's first decoded pass."""
+    enc = enc[-FRAMES:].float().numpy()
     pad = FRAMES - len(enc)
     mask = np.concatenate([np.zeros(pad, np.float32), np.ones(len(enc), np.float32)])
     enc = np.concatenate([np.zeros((pad, enc.shape[1]), np.float32), enc]).astype(np.float16)
-    sig = st.signals
+    last_prob, eot_prob, closed_gap = (sig.last_prob, sig.eot_prob, sig.closed_gap) if sig else (0.0, 0.0, 0.0)
     words = text.split()
     ids = np.array([word_bucket(words[-1]) if words else 0, word_bucket(words[-2]) if len(words) > 1 else 0])
-    return Features(enc, mask, numeric(text, sig.last_prob, sig.eot_prob, sig.closed_gap, pause_ms, utterance_s), ids)
+    return Features(enc, mask, numeric(text, last_prob, eot_prob, closed_gap, pause_ms, utterance_s), ids)
 
 
 def collate(feats: list[Features]) -> dict[str, torch.Tensor]:

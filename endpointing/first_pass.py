@@ -7,8 +7,9 @@ punctuation with a confident token (``early_prob``). A pause of ``hard_ms`` and
 an utterance of ``max_utterance_s`` always end the turn.
 
 Second pass: for each new recognizer pass while a candidate stands, the
-arbitrator reads that pass's encoder states and transcript and gives the
-probability that the turn is over; under ``threshold`` the turn goes on and
+arbitrator reads that pass's encoder states, as soon as the encoder has run,
+and the transcript so far (the previous pass's: the decoder has not run yet),
+and gives the probability that the turn is over; under ``threshold`` the turn goes on and
 it is asked again on the next pass, as the pause grows. Without an
 arbitrator (no weights for the model, or ``arbitrator=False``) the turn ends
 at ``pause_only_ms`` of pause, the engine's old rule.
@@ -86,10 +87,9 @@ class Endpointer:
             return False, []
         if turn.first is None and (pause.pause_ms >= c.candidate_ms or self._sure_end(st, pause)):
             turn.first = t
-        sig = st.signals
-        if turn.first is None or sig is None or sig.audio_end <= turn.asked or sig.audio_end < pause.speech_end:
+        if turn.first is None or st.enc is None or st.enc_end <= turn.asked or st.enc_end < pause.speech_end:
             return False, []  # no candidate, or no pass since the last question that saw the pause
-        turn.asked = sig.audio_end
+        turn.asked = st.enc_end
         feats = from_state(st, pause.pause_ms, utterance)
         prob = self.arbitrator.prob([feats])[0]
         if self.on_decision is not None:

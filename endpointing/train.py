@@ -3,10 +3,13 @@
 Examples are the decisions the engine would take. For every pause in a case
 the pause tracker (as in the engine) gives the moments the endpointer would be
 asked — once the pause starts, at the first-pass candidate, then every 300 ms
-(the batcher's deadline) up to the hard limit — and at each the recognizer runs
-the same pass the streaming engine runs (StreamingRecognizer._pass over the
-audio so far), so the encoder states and the transcript features are the ones
-the arbitrator sees live. Label: 1 when no speech follows (the true end), else 0.
+(the batcher's deadline) up to the hard limit. At each, the recognizer encodes
+the audio so far as the streaming engine does (StreamingRecognizer._encode),
+and the transcript features come from the pass before it (the previous
+question's, or one 30-330 ms earlier for a pause's first question): live, the
+endpointer is asked before the pass's decoder runs. Label: 1 when no speech
+follows (the true end), else 0. ``--examples`` keeps the built examples, so
+the model can be refitted without the recognizer (``--from-examples``).
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import json
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,10 +28,10 @@ from asr.streaming import StreamingRecognizer, StreamState
 
 from .arbitrator import Arbitrator
 from .data import SR, Case
-from .features import Features, collate, from_state
+from .features import Features, collate, from_parts
 from .first_pass import EndpointConfig, Endpointer
 
-ASK_EVERY_MS = 300.0  # the batcher's max_wait: how often a pass (and a question) comes during a pause
+ASK_EVERY_MS = 300.0  # the batcher's deadline plus a block: how often a pass (and a question) comes
 MAX_WINDOW_S = 20.0
 
 
@@ -41,8 +45,17 @@ class Example:
     text: str
 
 
-def ask_times(case: Case, config: EndpointConfig, rng: np.random.Generator, pause: PauseConfig = PauseConfig()):
-    """(time, pause_ms, onset) at which the endpointer would be asked, per the pause tracker."""
+@dataclass(frozen=True)
+class Ask:
+    t: float  # when the endpointer is asked (case clock): the pass's encoder reaches here
+    pause_ms: float
+    onset: float | None  # the pause tracker's speech start
+    text_at: float  # where the pass whose transcript it reads ended
+
+
+def ask_times(case: Case, config: EndpointConfig, rng: np.random.Generator,
+              pause: PauseConfig = PauseConfig()) -> list[Ask]:
+    """The questions the endpointer would be asked, per the pause tracker."""
     framer, tracker = Framer("x"), PauseTracker(pause)
     out, onset, due = [], None, None
     for f in framer.push(case.audio) + framer.close():
@@ -55,34 +68,65 @@ def ask_times(case: Case, config: EndpointConfig, rng: np.random.Generator, paus
         if due is None:  # a new pause: once early (a batch may land before the candidate), then on the grid
             due = [float(rng.uniform(30, config.candidate_ms))] + \
                   list(np.arange(config.candidate_ms, config.hard_ms, ASK_EVERY_MS))
+            before = f.end - float(rng.uniform(30, ASK_EVERY_MS + 30)) / 1000
         if due and s.pause_ms >= due[0]:
-            out.append((f.end, s.pause_ms, onset))
+            out.append(Ask(f.end, s.pause_ms, onset, before))
+            before = f.end
             due = [d for d in due if d > s.pause_ms]
     return out
 
 
-def examples(cases: list[Case], rec: StreamingRecognizer, config: EndpointConfig = EndpointConfig(),
-             seed: int = 0, batch: int = 8, log=sys.stderr) -> list[Example]:
-    rng = np.random.default_rng(seed)
-    todo = [(c, t, p, onset) for c in cases for t, p, onset in ask_times(c, config, rng)]
-    todo.sort(key=lambda x: x[1])  # similar window lengths batch together
-    out, t0 = [], time.perf_counter()
-    for k in range(0, len(todo), batch):
-        group = todo[k:k + batch]
-        states = []
-        for c, t, _, _ in group:
-            end = int(round(t * SR))
-            start = max(0, end - int(MAX_WINDOW_S * SR))
-            states.append(StreamState(c.id, None, audio=c.audio[start:end].copy(), window_start=start,
-                                      received=end, in_speech=True))
-        rec._pass(states)
-        for st, (c, t, p, onset) in zip(states, group):
-            f = from_state(st, p, t - (onset or 0.0))
-            text = "".join(w.text for w in st.tentative).strip()
-            out.append(Example(c.id, t, p, int(t >= c.end), f, text))
-        if log and (k // batch) % 25 == 0:
-            print(f"  {k + len(group)}/{len(todo)} decisions, {time.perf_counter() - t0:.0f} s", file=log, flush=True)
+def _state(c: Case, t: float) -> StreamState:
+    end = int(round(t * SR))
+    start = max(0, end - int(MAX_WINDOW_S * SR))
+    return StreamState(c.id, None, audio=c.audio[start:end].copy(), window_start=start, received=end, in_speech=True)
+
+
+def case_examples(c: Case, asks: list[Ask], rec: StreamingRecognizer, batch: int = 8) -> list[Example]:
+    """The examples of one case: full passes where a transcript is read, the encoder alone elsewhere."""
+    spoken = lambda a: a.onset is not None and a.text_at > a.onset + 0.1  # noqa: E731 (else: no pass yet)
+    decoded = sorted({a.text_at for a in asks if spoken(a)})
+    encoded = sorted({a.t for a in asks} - set(decoded))
+    states = {t: _state(c, t) for t in decoded + encoded}
+    for k in range(0, len(decoded), batch):
+        rec._pass([states[t] for t in decoded[k:k + batch]])
+    for k in range(0, len(encoded), batch):
+        rec._encode([states[t] for t in encoded[k:k + batch]])
+    out = []
+    for a in asks:
+        prev = states[a.text_at] if spoken(a) else None
+        text = "".join(w.text for w in prev.tentative).strip() if prev else ""
+        f = from_parts(states[a.t].enc, text, prev.signals if prev else None, a.pause_ms, a.t - (a.onset or 0.0))
+        out.append(Example(c.id, a.t, a.pause_ms, int(a.t >= c.end), f, text))
     return out
+
+
+def examples(cases: list[Case], rec: StreamingRecognizer, config: EndpointConfig = EndpointConfig(),
+             seed: int = 0, log=sys.stderr) -> list[Example]:
+    rng = np.random.default_rng(seed)
+    out, t0 = [], time.perf_counter()
+    for k, c in enumerate(cases):
+        out += case_examples(c, ask_times(c, config, rng), rec)
+        if log and k % 25 == 0:
+            print(f"  {k + 1}/{len(cases)} cases, {len(out)} decisions, {time.perf_counter() - t0:.0f} s",
+                  file=log, flush=True)
+    return out
+
+
+def save_examples(path: Path, data: list[Example]) -> None:
+    x = collate([e.features for e in data])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, enc=x["enc"].half().numpy(), mask=x["mask"].numpy(), numeric=x["numeric"].numpy(),
+             words=x["words"].numpy(), case=np.array([e.case for e in data]), t=np.array([e.t for e in data]),
+             pause_ms=np.array([e.pause_ms for e in data]), label=np.array([e.label for e in data]),
+             text=np.array([e.text for e in data]))
+
+
+def load_examples(path: Path) -> list[Example]:
+    z = np.load(path)
+    return [Example(str(z["case"][i]), float(z["t"][i]), float(z["pause_ms"][i]), int(z["label"][i]),
+                    Features(z["enc"][i], z["mask"][i], z["numeric"][i], z["words"][i]), str(z["text"][i]))
+            for i in range(len(z["label"]))]
 
 
 def fit(train: list[Example], inputs: str = "both", seed: int = 0, epochs: int = 40, d_enc: int = 384,
@@ -127,17 +171,13 @@ def save_report(path, report: dict) -> None:
     path.write_text(json.dumps(report, indent=1))
 
 
-def main(args) -> int:
-    """Build the examples, train the arbitrator and its two ablations, save them, report."""
-    from pathlib import Path
-
+def build(args) -> tuple[list[Example], int]:
+    """Cases from the training clips (and commands), then their examples; the build's case count."""
     from asr.whisper.load import load_model
     from bench.manifest import load_manifest
 
-    from .arbitrator import weights_path
     from .data import command_cases, dev_cases, split
 
-    torch.set_num_threads(args.threads)
     lm = load_model(args.model, "cpu")
     items = [it for it in load_manifest(args.manifest) if split(it.id) == "train"][: args.limit]
     t0 = time.perf_counter()
@@ -151,23 +191,38 @@ def main(args) -> int:
             print(f"no LTTS voice ({e}); training without synthesized commands", file=sys.stderr)
     print(f"{len(cases)} cases, {sum(len(c.audio) for c in cases) / SR / 60:.1f} min of audio "
           f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
-    rec = StreamingRecognizer(lm, endpointer=Endpointer())
-    data = examples(cases, rec, seed=args.seed)
+    return examples(cases, StreamingRecognizer(lm, endpointer=Endpointer()), seed=args.seed), len(cases)
+
+
+def main(args) -> int:
+    """Build (or load) the examples, train the arbitrator and its two ablations, save them, report."""
+    from .arbitrator import weights_path
+
+    torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    if args.from_examples:
+        data = load_examples(Path(args.from_examples))
+    else:
+        data, _ = build(args)
+        if args.examples:
+            save_examples(Path(args.examples), data)
+    ids = list(dict.fromkeys(e.case for e in data))
     rng = np.random.default_rng(args.seed)
-    held_cases = {c.id for c in cases if rng.random() < args.held_out}
+    held_cases = {c for c in ids if rng.random() < args.held_out}
     train = [e for e in data if e.case not in held_cases]
     held = [e for e in data if e.case in held_cases]
-    report = {"model": args.model, "seed": args.seed, "cases": len(cases), "decisions": len(data),
+    d_enc = data[0].features.enc.shape[1]
+    report = {"model": args.model, "seed": args.seed, "cases": len(ids), "decisions": len(data),
               "ends": sum(e.label for e in data), "held_out_cases": len(held_cases),
               "build_seconds": round(time.perf_counter() - t0, 1), "variants": {}}
     for inputs in ("both", "acoustic", "text"):
         t1 = time.perf_counter()
-        model = fit(train, inputs, args.seed, args.epochs, lm.model.dims.n_audio_state)
+        model = fit(train, inputs, args.seed, args.epochs, d_enc)
         r = evaluate(model, held) | {"params": params(model), "train_seconds": round(time.perf_counter() - t1, 1)}
         report["variants"][inputs] = r
         print(inputs, json.dumps(r), file=sys.stderr)
         if not args.dry_run:  # the shipped model is fitted on every case once the held-out check is done
-            model = fit(data, inputs, args.seed, args.epochs, lm.model.dims.n_audio_state)
+            model = fit(data, inputs, args.seed, args.epochs, d_enc)
             model.save(weights_path(args.model, inputs), {k: report[k] for k in ("model", "seed", "cases", "decisions")})
     save_report(Path(args.report), report)
     print(json.dumps(report, indent=1))

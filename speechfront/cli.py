@@ -89,6 +89,8 @@ def _train_endpointer_args(p) -> None:
     p.add_argument("--model", default="tiny.en", choices=("tiny.en", "base"))
     p.add_argument("--dry-run", action="store_true", help="report only; do not write the weights")
     p.add_argument("--report", default="bench-results/endpointer-train.json")
+    p.add_argument("--examples", help="also save the built examples here (.npz, ~0.6 GB for the dev set)")
+    p.add_argument("--from-examples", help="fit on examples saved by --examples; skip the build")
 
 
 def _bench_endpointing_args(p) -> None:

@@ -27,9 +27,15 @@ def state(pass_end=None, text=" Turn on the lights."):
     st = StreamState("s0", None, in_speech=True, onset=0.3, received=int(2.0 * 16000))
     st.words = [CommittedWord(text, 0.3, 1.4, 1.6)]
     if pass_end is not None:
-        st.enc = torch.randn(int(pass_end / 0.02), 384)
+        encoded(st, pass_end)
         st.signals = EndSignals(0.5, 0.9, 0.0, pass_end)
     return st
+
+
+def encoded(st, end):
+    """A pass whose encoder has run up to ``end`` (its decoder has not yet)."""
+    st.enc = torch.randn(int(end / 0.02), 384)
+    st.enc_end = end
 
 
 def pause(ms, end=1.5, speech=False):
@@ -42,12 +48,14 @@ def test_candidate_then_ask_once_per_pass_until_accepted():
     st = state(pass_end=1.4)  # this pass ended before the pause began: it cannot judge the pause
     assert ep.decide(st, pause(60), 1.56) == (False, [])
     assert ep.decide(st, pause(120), 1.62) == (False, [])
-    st.signals = EndSignals(0.5, 0.9, 0.1, 1.62)  # a pass that saw the pause
+    encoded(st, 1.62)  # a pass that saw the pause: asked before its decoder runs
     ended, events = ep.decide(st, pause(120), 1.70)
     assert not ended and events[0].pass_ == 2 and not events[0].accepted and events[0].prob == 0.2
     first = events[0].first_pass
     assert ep.decide(st, pause(300), 1.9) == (False, [])  # no new pass: no new question
-    st.signals = EndSignals(0.5, 0.9, 0.4, 1.92)
+    st.signals = EndSignals(0.5, 0.9, 0.1, 1.62)  # that pass's decoder has run: no new question
+    assert ep.decide(st, pause(320), 1.95) == (False, [])
+    encoded(st, 1.92)
     ended, events = ep.decide(st, pause(420), 2.0)
     assert ended and events[0].accepted and events[0].prob == 0.9
     assert events[0].first_pass == first == 1.62 and events[0].speech_end == 1.5
@@ -61,7 +69,7 @@ def test_speech_withdraws_the_candidate():
     st = state(pass_end=1.7)
     ep.decide(st, pause(150), 1.7)
     ep.decide(st, pause(0, speech=True), 1.8)
-    st.signals = EndSignals(0.5, 0.9, 0.0, 2.6)
+    encoded(st, 2.6)
     _, events = ep.decide(st, pause(120, end=2.5), 2.62)
     assert events[0].first_pass == 2.62  # a new candidate, not the old one
 
@@ -138,4 +146,7 @@ def test_features_from_a_stream_state():
     assert f.numeric[9] == pytest.approx(0.25) and f.numeric[10] == pytest.approx(0.17)
     assert f.words[0] != 0 and f.words[1] != 0 and f.words[0] != f.words[1]
     assert collate([f, f])["enc"].shape == (2, FRAMES, 384)
+    st.words, st.signals = [], None  # a new utterance's first pass, before any decoder output
+    f = from_state(st, 250.0, 0.4)
+    assert f.numeric[11] == 1.0 and f.numeric[5] == 0.0 and (f.words == 0).all()
     assert from_state(StreamState("s", None), 100.0, 1.0) is None  # no pass yet

@@ -7,6 +7,7 @@ from asr.streaming import StreamingRecognizer
 from bench.replay import StreamInput, replay
 from bench.wer import normalize
 from endpointing.arbitrator import load_arbitrator
+from endpointing.first_pass import EndpointConfig, Endpointer
 from tests.conftest import DEMO_TEXT
 
 
@@ -25,9 +26,10 @@ def test_engine_ends_turns_through_the_arbitrator(lm, demo_audio):
     assert normalize(" ".join(f.text for f in finals)) == normalize(DEMO_TEXT)
     decided = [e for e in eps if e.pass_ == 2]
     assert decided and all(0 <= e.prob <= 1 and e.first_pass <= e.t for e in decided)
-    # every final but the end-of-stream one follows an accepted endpoint at the same time
+    # every final but the end-of-stream one follows an accepted endpoint of the same step: the
+    # endpoint comes when the encoder has run, the final once the decoder has (the same step's words)
     for f in finals[:-1]:
-        assert any(e.accepted and e.t == f.t for e in eps)
+        assert any(e.accepted and f.t - 0.5 < e.t <= f.t for e in eps)
     last_speech = len(demo_audio) / 16000 + 0.5
     assert finals[-1].t < last_speech + 1.6  # ended by the endpointer, not by the end of the file
 
@@ -42,3 +44,22 @@ def test_shipped_arbitrator_tells_ends_from_mid_sentence_pauses(lm, dev_manifest
     data = examples(cases, StreamingRecognizer(lm), log=None)
     r = evaluate(load_arbitrator("tiny.en"), data)
     assert r["auc"] >= 0.85, r
+
+
+def test_the_arbitrator_is_asked_before_the_passs_decoder(lm, demo_audio):
+    """It reads the new pass's encoder states while the transcript is still the previous pass's."""
+    seen = []
+
+    class Spy:
+        def prob(self, feats):
+            st = rec.streams["s0"]
+            seen.append((st.enc_end, st.signals.audio_end if st.signals else None, rec.passes))
+            return [0.0]
+
+    rec = StreamingRecognizer(lm, endpointer=Endpointer(EndpointConfig(), Spy()))
+    audio = np.concatenate([demo_audio[:48000], np.zeros(24000, np.float32)])
+    r = replay([StreamInput("s0", audio)], rec, compute_scale=0.0)
+    assert seen and r.events
+    for enc_end, text_end, passes in seen:
+        assert text_end is None or text_end < enc_end  # the decoder of the asked pass has not run
+    assert rec.passes > seen[-1][2]  # and it did run after the question
