@@ -6,10 +6,11 @@ length plus a little silence, batched across streams) and beam search with
 the committed tokens forced as the decoder's prefix, so a committed word is
 never revised. The end-pointer is asked between the encoder and the decoder:
 it reads the new encoder states and the previous pass's transcript, so an
-endpoint need not wait for beam search. A lookahead policy commits words. Once a committed sentence
-ends, the window drops the audio before it (its text becomes the decoder's
-context), so the cost of a pass stays bounded on long speech. The encoder
-states of each pass are kept for the end-pointing arbitrator.
+endpoint need not wait for beam search. A lookahead policy commits words.
+Once a committed sentence ends, the window drops the audio before it (its
+text becomes the decoder's context), so the cost of a pass stays bounded on
+long speech. The encoder states of each pass are kept for the end-pointing
+arbitrator.
 """
 from __future__ import annotations
 
@@ -78,7 +79,6 @@ class StreamState:
     last_pass: int = -1  # `received` at the last pass
     shown: tuple[str, str] = ("", "")
     enc: torch.Tensor | None = None  # last pass's encoder states over the real audio
-    enc_start: float = 0.0
     enc_end: float = 0.0  # the stream time those states reach
     signals: EndSignals | None = None  # the last pass's end-of-speech evidence
     closed: bool = False
@@ -208,7 +208,6 @@ class StreamingRecognizer:
         frames = [encoder_frames(len(st.audio)) for st in todo]
         for i, st in enumerate(todo):
             st.enc = enc[i, : frames[i]].float().cpu()
-            st.enc_start = st.window_start / SAMPLE_RATE
             st.enc_end = st.audio_end
         return enc, frames
 

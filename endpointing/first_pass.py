@@ -9,8 +9,8 @@ an utterance of ``max_utterance_s`` always end the turn.
 Second pass: for each new recognizer pass while a candidate stands, the
 arbitrator reads that pass's encoder states, as soon as the encoder has run,
 and the transcript so far (the previous pass's: the decoder has not run yet),
-and gives the probability that the turn is over; under ``threshold`` the turn goes on and
-it is asked again on the next pass, as the pause grows. Without an
+and gives the probability that the turn is over; under ``threshold`` the turn
+goes on and it is asked again on the next pass, as the pause grows. Without an
 arbitrator (no weights for the model, or ``arbitrator=False``) the turn ends
 at ``pause_only_ms`` of pause, the engine's old rule.
 """

@@ -171,8 +171,8 @@ def save_report(path, report: dict) -> None:
     path.write_text(json.dumps(report, indent=1))
 
 
-def build(args) -> tuple[list[Example], int]:
-    """Cases from the training clips (and commands), then their examples; the build's case count."""
+def build(args) -> list[Example]:
+    """Cases from the training clips (and commands), then their examples."""
     from asr.whisper.load import load_model
     from bench.manifest import load_manifest
 
@@ -191,7 +191,7 @@ def build(args) -> tuple[list[Example], int]:
             print(f"no LTTS voice ({e}); training without synthesized commands", file=sys.stderr)
     print(f"{len(cases)} cases, {sum(len(c.audio) for c in cases) / SR / 60:.1f} min of audio "
           f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
-    return examples(cases, StreamingRecognizer(lm, endpointer=Endpointer()), seed=args.seed), len(cases)
+    return examples(cases, StreamingRecognizer(lm, endpointer=Endpointer()), seed=args.seed)
 
 
 def main(args) -> int:
@@ -203,7 +203,7 @@ def main(args) -> int:
     if args.from_examples:
         data = load_examples(Path(args.from_examples))
     else:
-        data, _ = build(args)
+        data = build(args)
         if args.examples:
             save_examples(Path(args.examples), data)
     ids = list(dict.fromkeys(e.case for e in data))
