@@ -5,8 +5,9 @@ speech, one pause of 0.5-1.0 s inserted at a word gap inside a sentence, then
 2 s of silence or low noise; a clip that pauses past the 1.5 s hard limit on
 its own is left out (every system cuts it) and named in the report. Latency
 is measured from the acoustic end of speech. The arbitrator runs inside the
-streaming engine, replayed on the audio clock with its compute time (one stream, dynamic lookahead); every
-decision is traced, so thresholds are swept afterwards from the same run.
+streaming engine, replayed on the audio clock with its compute time (one
+stream, dynamic lookahead); every decision is traced, so thresholds are swept
+afterwards from the same run.
 Peers see the same audio: fixed silence after our Silero pause tracker,
 Silero VAD's own iterator (min_silence_duration_ms swept), and pipecat's
 smart-turn v3.2 (asked once the pause tracker reports 200 ms of pause, as
@@ -95,15 +96,15 @@ def silence_tracks(cases: list[Case]) -> list[list[tuple[float, float]]]:
     return out
 
 
-def held_within_hard_limit(cases: list[Case], tracks) -> tuple[list[Case], list[str]]:
-    """The cases whose pauses before the true end stay under the hard limit, and the ids of the rest.
+def held_within_hard_limit(cases: list[Case], tracks) -> tuple[list[Case], list, list[str]]:
+    """The cases whose pauses before the true end stay under the hard limit, their tracks, and the
+    ids of the rest.
 
     A clip that pauses for 1.5 s on its own (a spontaneous recording) is cut there by every
     system, ours and the peers alike: it measures the hard limit, not end-pointing."""
-    keep, out = [], []
-    for c, tr in zip(cases, tracks):
-        (out.append(c.id) if any(p >= HARD_S * 1000 and t < c.end for t, p in tr) else keep.append(c))
-    return keep, out
+    long = [any(p >= HARD_S * 1000 and t < c.end for t, p in tr) for c, tr in zip(cases, tracks)]
+    kept = [(c, tr) for c, tr, x in zip(cases, tracks, long) if not x]
+    return [c for c, _ in kept], [tr for _, tr in kept], [c.id for c, x in zip(cases, long) if x]
 
 
 def fixed_silence(tracks, ms: float) -> list[float]:
@@ -204,9 +205,7 @@ def main(args) -> int:
     items = [it for it in load_manifest(args.manifest) if split(it.id) == "test"][: args.limit]
     cases = dev_cases(items, lm, args.seed, (0.5, 1.0))
     tracks = silence_tracks(cases)
-    kept, long_pause = held_within_hard_limit(cases, tracks)
-    tracks = [tr for c, tr in zip(cases, tracks) if c.id not in long_pause]
-    cases = kept
+    cases, tracks, long_pause = held_within_hard_limit(cases, tracks)
     print(f"{len(cases)} cases, {sum(len(c.pauses) > 0 for c in cases)} with an inserted pause, "
           f"{sum(len(c.audio) for c in cases) / SR / 60:.1f} min; left out {len(long_pause)} whose own pauses "
           f"reach the {HARD_S} s hard limit: {long_pause}", file=sys.stderr)

@@ -53,5 +53,6 @@ def test_a_case_that_pauses_past_the_hard_limit_on_its_own_is_left_out():
     a, b = case(1.8, WORDS), case(1.8, WORDS)
     quiet = [(0.6, 0.0), (1.0, 400.0), (1.9, 100.0), (3.5, 1600.0)]  # the long pause comes after the end
     long = [(0.6, 0.0), (2.1 - 0.5, 1500.0), (1.9, 0.0), (3.5, 1600.0)]  # 1.5 s of pause inside the turn
-    keep, out = held_within_hard_limit([a, b], [quiet, long])
+    keep, tracks, out = held_within_hard_limit([a, b], [quiet, long])
     assert keep == [a] and out == ["c"]
+    assert tracks == [quiet]
