@@ -123,7 +123,8 @@ def save_examples(path: Path, data: list[Example]) -> None:
 
 
 def load_examples(path: Path) -> list[Example]:
-    z = np.load(path)
+    with np.load(path) as npz:  # each key of an npz is read whole on access: read each once
+        z = {k: npz[k] for k in npz.files}
     return [Example(str(z["case"][i]), float(z["t"][i]), float(z["pause_ms"][i]), int(z["label"][i]),
                     Features(z["enc"][i], z["mask"][i], z["numeric"][i], z["words"][i]), str(z["text"][i]))
             for i in range(len(z["label"]))]

@@ -9,6 +9,7 @@ from asr.streaming import EndSignals, StreamState
 from endpointing.arbitrator import Arbitrator
 from endpointing.features import FRAMES, Features, collate, from_state
 from endpointing.first_pass import EndpointConfig, Endpointer
+from endpointing.train import Example, load_examples, save_examples
 
 
 class Scripted:
@@ -135,6 +136,19 @@ def test_save_and_load_give_the_same_probabilities(tmp_path):
     x = [feats(k) for k in range(4)]
     assert m2.meta == {"note": "test"}
     assert np.allclose(m.prob(x), m2.prob(x), atol=2e-3)  # fp16 weights
+
+
+def test_saved_training_examples_load_back_unchanged(tmp_path):
+    data = [Example(f"c{k}", 1.0 + k, 100.0 * k, k % 2, feats(k), f"text {k}") for k in range(3)]
+    save_examples(tmp_path / "ex.npz", data)
+    back = load_examples(tmp_path / "ex.npz")
+    assert [(e.case, e.t, e.pause_ms, e.label, e.text) for e in back] == \
+        [(e.case, e.t, e.pause_ms, e.label, e.text) for e in data]
+    for a, b in zip(data, back):
+        assert np.array_equal(a.features.enc, b.features.enc)
+        assert np.array_equal(a.features.mask, b.features.mask)
+        assert np.array_equal(a.features.numeric, b.features.numeric)
+        assert np.array_equal(a.features.words, b.features.words)
 
 
 def test_features_from_a_stream_state():
