@@ -28,7 +28,7 @@ from asr.streaming import StreamingRecognizer, StreamState
 
 from .arbitrator import Arbitrator
 from .data import SR, Case
-from .features import Features, collate, from_parts
+from .features import Features, collate, from_parts, transcript
 from .first_pass import EndpointConfig, Endpointer
 
 ASK_EVERY_MS = 300.0  # the batcher's deadline plus a block: how often a pass (and a question) comes
@@ -95,7 +95,7 @@ def case_examples(c: Case, asks: list[Ask], rec: StreamingRecognizer, batch: int
     out = []
     for a in asks:
         prev = states[a.text_at] if spoken(a) else None
-        text = "".join(w.text for w in prev.tentative).strip() if prev else ""
+        text = transcript(prev) if prev else ""  # as live: the engine's reader of a stream's text
         f = from_parts(states[a.t].enc, text, prev.signals if prev else None, a.pause_ms, a.t - (a.onset or 0.0))
         out.append(Example(c.id, a.t, a.pause_ms, int(a.t >= c.end), f, text))
     return out
