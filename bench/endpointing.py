@@ -21,6 +21,7 @@ turn at a 1.5 s pause, as ours does.
 """
 from __future__ import annotations
 
+import bisect
 import json
 import sys
 import time
@@ -70,16 +71,36 @@ def run_arbitrator(cases: list[Case], lm, arbitrator, candidate_ms: float = Endp
     return decisions, hard, result.rtf
 
 
+def _owner(cases, offsets, d) -> int | None:
+    """The case whose speech this decision's pause follows (a late one may come after the next begins)."""
+    k = bisect.bisect_right(offsets, d.speech_end) - 1  # the lane holds the cases back to back
+    return k if k >= 0 and d.speech_end <= offsets[k] + cases[k].end + 0.5 else None
+
+
+def save_decisions(path: Path, cases, offsets, decisions) -> None:
+    """Every traced decision, one JSON line: its case, times on the case clock, probability, text."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as f:
+        for d in decisions:
+            k = _owner(cases, offsets, d)
+            if k is None:
+                continue
+            c, off = cases[k], offsets[k]
+            f.write(json.dumps({"case": c.id, "t": round(d.t - off, 3), "end": round(c.end, 3),
+                                "mid_turn": d.t - off < c.end, "pause_ms": round(d.pause_ms), "prob": d.prob,
+                                "text": d.text}) + "\n")
+
+
 def first_endpoints(cases, offsets, decisions, hard, probs, threshold) -> list[float]:
     """Per case, the first endpoint (case clock) at this threshold.
 
     Decisions belong to the case whose speech their pause follows (a late one
     may be timed after the next case has begun)."""
     out = []
-    for c, off in zip(cases, offsets):
-        mine = lambda e: off <= e.speech_end <= off + c.end + 0.5  # noqa: E731
-        t = next((d.t for d, p in zip(decisions, probs) if mine(d) and p >= threshold), None)
-        h = next((e.t for e in hard if mine(e)), None)
+    owners = [_owner(cases, offsets, d) for d in decisions]
+    for k, (c, off) in enumerate(zip(cases, offsets)):
+        t = next((d.t for d, p, o in zip(decisions, probs, owners) if o == k and p >= threshold), None)
+        h = next((e.t for e in hard if _owner(cases, offsets, e) == k), None)
         # none at all: the case's own audio ends (the next case begins); the hard limit itself
         # lands later than end + 1.5 s (VAD lag, batching, the pass), so no tighter cap
         t = min(x for x in (t, h, off + len(c.audio) / SR) if x is not None)
@@ -218,6 +239,8 @@ def main(args) -> int:
         return 2
     decisions, hard, rtf = run_arbitrator(cases, lm, arb, args.candidate_ms, args.flush_pause_ms)
     _, offsets = lane(cases)
+    if args.decisions:
+        save_decisions(Path(args.decisions), cases, offsets, decisions)
     feats = [d.features for d in decisions]
     cost = _decision_cost(arb, feats)
     for name in ("both", "acoustic", "text"):

@@ -1,10 +1,12 @@
 """The second pass: a small model that says whether the turn is over.
 
 It reads the recognizer's own encoder states (no second acoustic model) and
-features of the transcript (endpointing/features.py). About 90 k parameters of
-its own; one decision costs well under a millisecond on one CPU core. The
-``inputs`` switch trains the acoustic-only and text-only ablations with the
-same code (the pause length is a first-pass fact and stays in both).
+features of the transcript (endpointing/features.py). The shipped model is an
+``Ensemble``: a few seeds of one small ``Arbitrator`` (about 84 k parameters
+each), averaged in logit, because one model's most confident false accepts on
+mid-turn pauses are not shared by the other seeds. The ``inputs`` switch
+trains the acoustic-only and text-only ablations with the same code (the pause
+length is a first-pass fact and stays in both).
 """
 from __future__ import annotations
 
@@ -25,7 +27,14 @@ def weights_path(model_name: str, inputs: str = "both") -> Path:
     return WEIGHTS / f"arbitrator-{model_name}{'' if inputs == 'both' else '-' + inputs}.pt"
 
 
-class Arbitrator(nn.Module):
+class _Scorer(nn.Module):
+    @torch.inference_mode()
+    def prob(self, feats: list[Features]) -> list[float]:
+        self.eval()
+        return torch.sigmoid(self(**collate(feats))).tolist()
+
+
+class Arbitrator(_Scorer):
     def __init__(self, d_enc: int = 384, d: int = 48, emb: int = 16, inputs: str = "both"):
         super().__init__()
         if inputs not in ("both", "acoustic", "text"):
@@ -56,29 +65,42 @@ class Arbitrator(nn.Module):
             a = torch.cat([mean, h[:, :, -1]], 1)  # the whole 2 s, and its last 80 ms
         return self.head(torch.cat([a, t], 1)).squeeze(1)
 
-    @torch.inference_mode()
-    def prob(self, feats: list[Features]) -> list[float]:
-        self.eval()
-        return torch.sigmoid(self(**collate(feats))).tolist()
+
+class Ensemble(_Scorer):
+    """Members of one recipe fitted with different seeds; the answer is their mean logit."""
+
+    def __init__(self, members: list[Arbitrator]):
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = nn.ModuleList(members)
+        self.meta: dict = {}
+
+    def forward(self, enc, mask, numeric, words) -> torch.Tensor:
+        return torch.stack([m(enc, mask, numeric, words) for m in self.members]).mean(0)
 
     def save(self, path: Path, meta: dict) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        state = {k: v.half() for k, v in self.state_dict().items()}  # a small file; fp16 is plenty
-        torch.save({"config": self.config, "state": state, "meta": meta}, path)
+        states = [{k: v.half() for k, v in m.state_dict().items()} for m in self.members]  # fp16 is plenty
+        torch.save({"config": self.members[0].config, "states": states, "meta": meta}, path)
 
     @classmethod
-    def load(cls, path: Path) -> "Arbitrator":
+    def load(cls, path: Path) -> "Ensemble":
         blob = torch.load(path, map_location="cpu", weights_only=True)
-        model = cls(**blob["config"])
-        model.load_state_dict({k: v.float() for k, v in blob["state"].items()})
+        members = []
+        for state in blob["states"]:
+            m = Arbitrator(**blob["config"])
+            m.load_state_dict({k: v.float() for k, v in state.items()})
+            members.append(m)
+        model = cls(members)
         model.meta = blob.get("meta", {})
         return model.eval()
 
 
 @lru_cache(maxsize=None)
-def load_arbitrator(model_name: str, inputs: str = "both") -> Arbitrator | None:
+def load_arbitrator(model_name: str, inputs: str = "both") -> Ensemble | None:
     """The shipped arbitrator for this recognizer model, or None (no weights for it).
 
     Read once per process: every StreamingRecognizer shares it (inference only)."""
     path = weights_path(model_name, inputs)
-    return Arbitrator.load(path) if path.is_file() else None
+    return Ensemble.load(path) if path.is_file() else None

@@ -26,7 +26,7 @@ from asr.frames import Framer
 from asr.pause import PauseConfig, PauseTracker
 from asr.streaming import StreamingRecognizer, StreamState
 
-from .arbitrator import Arbitrator
+from .arbitrator import Arbitrator, Ensemble
 from .data import SR, Case
 from .features import Features, collate, from_parts, transcript
 from .first_pass import EndpointConfig, Endpointer
@@ -131,7 +131,13 @@ def load_examples(path: Path) -> list[Example]:
 
 
 def fit(train: list[Example], inputs: str = "both", seed: int = 0, epochs: int = 40, d_enc: int = 384,
-        lr: float = 2e-3) -> Arbitrator:
+        members: int = 3) -> Ensemble:
+    """An ensemble of ``members`` fits, seeds seed, seed + 1, ..."""
+    return Ensemble([fit_one(train, inputs, seed + k, epochs, d_enc) for k in range(members)])
+
+
+def fit_one(train: list[Example], inputs: str = "both", seed: int = 0, epochs: int = 40, d_enc: int = 384,
+            lr: float = 2e-3) -> Arbitrator:
     torch.manual_seed(seed)
     model = Arbitrator(d_enc=d_enc, inputs=inputs)
     x = collate([e.features for e in train])
@@ -150,7 +156,7 @@ def fit(train: list[Example], inputs: str = "both", seed: int = 0, epochs: int =
     return model.eval()
 
 
-def evaluate(model: Arbitrator, held: list[Example]) -> dict:
+def evaluate(model: Ensemble, held: list[Example]) -> dict:
     """Accuracy and AUC per decision, and the mid-turn decisions it would accept at 0.5."""
     p = np.array(model.prob([e.features for e in held]))
     y = np.array([e.label for e in held])
@@ -213,18 +219,19 @@ def main(args) -> int:
     train = [e for e in data if e.case not in held_cases]
     held = [e for e in data if e.case in held_cases]
     d_enc = data[0].features.enc.shape[1]
-    report = {"model": args.model, "seed": args.seed, "cases": len(ids), "decisions": len(data),
+    report = {"model": args.model, "seed": args.seed, "members": args.members, "cases": len(ids), "decisions": len(data),
               "ends": sum(e.label for e in data), "held_out_cases": len(held_cases),
               "build_seconds": round(time.perf_counter() - t0, 1), "variants": {}}
     for inputs in ("both", "acoustic", "text"):
         t1 = time.perf_counter()
-        model = fit(train, inputs, args.seed, args.epochs, d_enc)
+        model = fit(train, inputs, args.seed, args.epochs, d_enc, args.members)
         r = evaluate(model, held) | {"params": params(model), "train_seconds": round(time.perf_counter() - t1, 1)}
         report["variants"][inputs] = r
         print(inputs, json.dumps(r), file=sys.stderr)
         if not args.dry_run:  # the shipped model is fitted on every case once the held-out check is done
-            model = fit(data, inputs, args.seed, args.epochs, d_enc)
-            model.save(weights_path(args.model, inputs), {k: report[k] for k in ("model", "seed", "cases", "decisions")})
+            model = fit(data, inputs, args.seed, args.epochs, d_enc, args.members)
+            model.save(weights_path(args.model, inputs),
+                       {k: report[k] for k in ("model", "seed", "members", "cases", "decisions")})
     save_report(Path(args.report), report)
     print(json.dumps(report, indent=1))
     return 0

@@ -85,6 +85,7 @@ def _train_endpointer_args(p) -> None:
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--held-out", type=float, default=0.15, help="fraction of cases for the held-out check")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--members", type=int, default=3, help="seeds per model, averaged in logit")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--model", default="tiny.en", choices=("tiny.en", "base"))
     p.add_argument("--dry-run", action="store_true", help="report only; do not write the weights")
@@ -108,6 +109,7 @@ def _bench_endpointing_args(p) -> None:
     p.add_argument("--flush-pause-ms", type=float, default=BatcherConfig.flush_pause_ms,
                    help="the pause at which the batcher sends a fresh pass (default %(default)s)")
     p.add_argument("--json", default="bench-results/endpointing.json")
+    p.add_argument("--decisions", help="also write every traced arbitrator decision here (JSON lines)")
 
 
 def _bench_listen_args(p) -> None:

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from bench.endpointing import best_at, first_endpoints, fixed_silence, score
+from bench.endpointing import best_at, first_endpoints, fixed_silence, save_decisions, score
 from endpointing.data import Case
 from endpointing.first_pass import Decision
 
@@ -36,6 +36,21 @@ def test_first_endpoint_takes_the_threshold_or_the_hard_limit():
     assert first_endpoints([c], [0.5], d, hard, [0.7, 0.4], 0.8) == pytest.approx([3.4])
     # a hard endpoint after a later case's speech is not this case's: none, so the case's audio end
     assert first_endpoints([c], [0.5], d, hard[1:], [0.7, 0.4], 0.8) == pytest.approx([1.8 + 2.0])
+
+
+def test_decision_trace_names_each_decisions_case_on_the_case_clock(tmp_path):
+    import json
+
+    a, b = case(1.8, WORDS), case(1.8, WORDS)
+    b.id = "b"
+    offsets = [0.5, 0.5 + 3.8]  # back to back on the lane, as bench.endpointing.lane puts them
+    d = [Decision("s0", 0.5 + 0.9, 400, 0.5 + 0.6, 0.7, None, "turn on"),  # a's mid-turn pause
+         Decision("s0", 4.3 + 2.1, 300, 4.3 + 1.85, 0.9, None, "turn on the lights"),  # b's end
+         Decision("s0", 4.3 + 3.0, 300, 4.3 + 2.9, 0.1, None, "")]  # after b's end + 0.5: nobody's
+    save_decisions(tmp_path / "d.jsonl", [a, b], offsets, d)
+    rows = [json.loads(x) for x in (tmp_path / "d.jsonl").read_text().splitlines()]
+    assert [(r["case"], r["mid_turn"], r["text"]) for r in rows] == [("c", True, "turn on"), ("b", False, "turn on the lights")]
+    assert rows[1]["t"] == pytest.approx(2.1) and rows[1]["end"] == pytest.approx(1.8)
 
 
 def test_fixed_silence_and_best_operating_point():

@@ -6,10 +6,10 @@ import torch
 from asr.events import CommittedWord, to_dict
 from asr.pause import PauseState
 from asr.streaming import EndSignals, StreamState
-from endpointing.arbitrator import Arbitrator
+from endpointing.arbitrator import Arbitrator, Ensemble
 from endpointing.features import FRAMES, Features, collate, from_state
 from endpointing.first_pass import EndpointConfig, Endpointer
-from endpointing.train import Example, load_examples, save_examples
+from endpointing.train import Example, fit, load_examples, save_examples
 
 
 class Scripted:
@@ -128,14 +128,28 @@ def test_arbitrator_is_small_and_the_ablations_ignore_their_missing_input():
     assert both.prob([a]) == pytest.approx(both.prob([Features(junk, a.mask, a.numeric, a.words)]), abs=1e-6)
 
 
-def test_save_and_load_give_the_same_probabilities(tmp_path):
+def test_ensemble_answers_its_members_mean_logit_and_saves_whole(tmp_path):
     torch.manual_seed(0)
-    m = Arbitrator(inputs="both")
-    m.save(tmp_path / "a.pt", {"note": "test"})
-    m2 = Arbitrator.load(tmp_path / "a.pt")
+    members = [Arbitrator(inputs="both") for _ in range(3)]
+    ens = Ensemble(members)
     x = [feats(k) for k in range(4)]
-    assert m2.meta == {"note": "test"}
-    assert np.allclose(m.prob(x), m2.prob(x), atol=2e-3)  # fp16 weights
+    logits = [torch.logit(torch.tensor(m.prob(x)), eps=1e-7) for m in members]
+    assert np.allclose(ens.prob(x), torch.sigmoid(torch.stack(logits).mean(0)).tolist(), atol=1e-5)
+    assert sum(p.numel() for p in ens.parameters()) < 1_000_000
+    ens.save(tmp_path / "a.pt", {"note": "test"})
+    back = Ensemble.load(tmp_path / "a.pt")
+    assert back.meta == {"note": "test"} and len(back.members) == 3
+    assert np.allclose(ens.prob(x), back.prob(x), atol=2e-3)  # fp16 weights
+    with pytest.raises(ValueError):
+        Ensemble([])
+
+
+def test_fit_gives_members_of_different_seeds():
+    data = [Example(f"c{k}", 1.0, 100.0, k % 2, feats(k), "") for k in range(8)]
+    a, b = fit(data, epochs=1, members=2), fit(data, epochs=1, members=2)
+    x = [feats(k) for k in range(3)]
+    assert a.prob(x) == b.prob(x)  # seeded: the same fit twice
+    assert a.members[0].prob(x) != a.members[1].prob(x)  # but the members differ
 
 
 def test_saved_training_examples_load_back_unchanged(tmp_path):
