@@ -98,9 +98,12 @@ def first_endpoints(cases, offsets, decisions, hard, probs, threshold) -> list[f
     may be timed after the next case has begun)."""
     out = []
     owners = [_owner(cases, offsets, d) for d in decisions]
+    hard_at = {}  # case -> its first hard-limit endpoint
+    for e in hard:
+        hard_at.setdefault(_owner(cases, offsets, e), e.t)
     for k, (c, off) in enumerate(zip(cases, offsets)):
         t = next((d.t for d, p, o in zip(decisions, probs, owners) if o == k and p >= threshold), None)
-        h = next((e.t for e in hard if _owner(cases, offsets, e) == k), None)
+        h = hard_at.get(k)
         # none at all: the case's own audio ends (the next case begins); the hard limit itself
         # lands later than end + 1.5 s (VAD lag, batching, the pass), so no tighter cap
         t = min(x for x in (t, h, off + len(c.audio) / SR) if x is not None)
