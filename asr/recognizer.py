@@ -39,6 +39,8 @@ class RecognizerConfig:
     condition_on_previous_text: bool = True
     prompt_reset_temperature: float = 0.5
     window_pad: float = 6.0  # seconds of silence after a short window: without it the decoder loops at the end
+    lead_pad: float = 0.3  # seconds of silence before the first sample: speech that starts right there
+    # makes tiny.en say a short clip twice now and then ("He did not rush in. He did not rush in.")
     full_window: bool = False  # pad every window to 30 s, as Whisper was trained
     silence_rms: float = 1e-3  # a window with no 30 ms frame louder than this (-60 dBFS) is not decoded
     decode: DecodeOptions = field(default_factory=DecodeOptions)
@@ -47,12 +49,12 @@ class RecognizerConfig:
 class _Job:
     """One input: its audio blocks, where it has got to, and what it has found."""
 
-    def __init__(self, key, blocks: Iterator[np.ndarray]):
+    def __init__(self, key, blocks: Iterator[np.ndarray], lead: int = 0):
         self.key = key
         self.blocks = blocks
-        self.buf = np.zeros(0, np.float32)
-        self.buf_start = 0
-        self.seek = 0
+        self.buf = np.zeros(lead, np.float32)  # the lead silence lies before time 0
+        self.buf_start = -lead
+        self.seek = -lead
         self.eof = False
         self.segments: list[Segment] = []
         self.prompt: list[int] = []
@@ -137,7 +139,7 @@ class Recognizer:
                 if nxt is None:
                     exhausted = True
                 else:
-                    active.append(_Job(*nxt))
+                    active.append(_Job(*nxt, lead=int(self.config.lead_pad * SAMPLE_RATE)))
             if not active:
                 return
             batch, done = [], []
@@ -248,14 +250,14 @@ class Recognizer:
             if not text.strip():
                 continue
             seg_words = tuple(
-                Word(wd, round(offset + s, 3), round(offset + e, 3), round(math.exp(sum(lp) / len(lp)), 4))
+                Word(wd, _at(offset + s), _at(offset + e), round(math.exp(sum(lp) / len(lp)), 4))
                 for wd, s, e, ks, lp in (words or [])
                 if a <= ks[0] < b
             )
             if seg_words:  # word times are finer than the decoder's timestamps (first one is <= 1 s)
                 start, end = seg_words[0].start - offset, seg_words[-1].end - offset
             made.append(
-                Segment(round(offset + start, 3), round(offset + end, 3), text, toks, r.avg_logprob,
+                Segment(_at(offset + start), _at(offset + end), text, toks, r.avg_logprob,
                         r.compression_ratio, r.no_speech_prob, r.temperature, seg_words)
             )
         if made:
@@ -274,6 +276,11 @@ class Recognizer:
             else:
                 job.prompt = []
         job.seek += advance
+
+
+def _at(t: float) -> float:
+    """A time on the input's clock (the lead silence is before 0)."""
+    return round(max(0.0, t), 3)
 
 
 def _loudest_frame(w: np.ndarray, frame: int = 480) -> float:

@@ -55,6 +55,7 @@ class WindowDecode:
     compression_ratio: float
     avg_logprob: float
     tokens: list[int] = field(default_factory=list)  # best hypothesis
+    truncated: bool = False  # the best hypothesis ran out of token budget before its end: a loop
 
     @property
     def is_silence(self) -> bool:
@@ -146,8 +147,9 @@ class WindowDecoder:
         o = self.opt
         if o.no_speech_threshold is not None and r.no_speech_prob > o.no_speech_threshold:
             return False  # silence: a retry would only invent words
-        if o.compression_ratio_threshold is not None and r.compression_ratio > o.compression_ratio_threshold:
-            return True
+        if r.truncated or (o.compression_ratio_threshold is not None
+                           and r.compression_ratio > o.compression_ratio_threshold):
+            return True  # a short loop (one sentence twice and a half) compresses too little to show
         return o.logprob_threshold is not None and r.avg_logprob < o.logprob_threshold
 
     # -- generation ---------------------------------------------------------------
@@ -388,15 +390,17 @@ class WindowDecoder:
 
     def _result(self, cands, no_speech, temperature) -> WindowDecode:
         o = self.opt
-        cleaned = []
+        cleaned, cut = [], []
         for toks, s, lps in cands:
+            cut.append(len(lps) == len(toks))  # no log-prob for an end-of-text: stopped by the budget
             toks = trim_repeats(list(toks), o.repeat_copies, o.repeat_max_ngram)
             cleaned.append((toks, s, lps[: len(toks) + 1]))
         # rank by log-prob / length, as Whisper does with no length penalty
-        cleaned.sort(key=lambda c: c[1] / max(1, len(c[0])), reverse=True)
+        order = sorted(range(len(cleaned)), key=lambda i: cleaned[i][1] / max(1, len(cleaned[i][0])), reverse=True)
+        cleaned = [cleaned[i] for i in order]
         if not cleaned:
             return WindowDecode([], no_speech, temperature, 0.0, NEG_INF, [])
         best, s, _ = cleaned[0]
         text = self.tok.decode(best)
         avg = s / (len(best) + 1)
-        return WindowDecode(cleaned, no_speech, temperature, compression_ratio(text), avg, best)
+        return WindowDecode(cleaned, no_speech, temperature, compression_ratio(text), avg, best, cut[order[0]])

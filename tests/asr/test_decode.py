@@ -117,3 +117,19 @@ def test_int8_vocabulary_keeps_the_best_tokens_exact(recognizer, demo_audio):
     assert torch.allclose(fast.gather(-1, top), exact.gather(-1, top), atol=1e-4)
     err = (fast - exact).abs().max().item()
     assert 0 < err < 0.05 * exact.abs().max().item()  # the rest is approximate, and close
+
+
+def test_a_hypothesis_cut_by_the_token_budget_falls_back(demo_audio):
+    """No end-of-text within the budget means a loop, even one too short for the compression check
+    ("Will we ever forget it? Will we ever forget it? Will we ever"): retry at a higher temperature."""
+    from asr.recognizer import Recognizer, RecognizerConfig, with_options
+
+    def first_segment(**opts):
+        rec = Recognizer(with_options(RecognizerConfig(device="cpu", word_timestamps=False), beam_size=2,
+                                      best_of=2, **opts))
+        return rec.transcribe(demo_audio[: 16000 * 3], 16000).segments[0]
+
+    assert first_segment(temperatures=(0.0, 0.2)).temperature == 0.0  # ends well inside the budget
+    cut = dict(tokens_per_second=1.0, min_token_budget=3)  # too few tokens for "Ever tried. Ever failed."
+    assert first_segment(temperatures=(0.0, 0.2), **cut).temperature == 0.2
+    assert first_segment(temperatures=(0.0,), **cut).temperature == 0.0
