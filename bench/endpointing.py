@@ -86,8 +86,9 @@ def save_decisions(path: Path, cases, offsets, decisions) -> None:
             if k is None:
                 continue
             c, off = cases[k], offsets[k]
-            f.write(json.dumps({"case": c.id, "t": round(d.t - off, 3), "end": round(c.end, 3),
-                                "mid_turn": d.t - off < c.end, "pause_ms": round(d.pause_ms), "prob": d.prob,
+            t, end = float(d.t - off), float(c.end)  # numpy scalars are not JSON
+            f.write(json.dumps({"case": c.id, "t": round(t, 3), "end": round(end, 3), "mid_turn": t < end,
+                                "pause_ms": round(float(d.pause_ms)), "prob": float(d.prob),
                                 "text": d.text}) + "\n")
 
 

@@ -41,10 +41,11 @@ def test_first_endpoint_takes_the_threshold_or_the_hard_limit():
 def test_decision_trace_names_each_decisions_case_on_the_case_clock(tmp_path):
     import json
 
-    a, b = case(1.8, WORDS), case(1.8, WORDS)
+    # numpy scalars, as the real cases and arbitrator give them
+    a, b = case(np.float32(1.8), WORDS), case(np.float32(1.8), WORDS)
     b.id = "b"
     offsets = [0.5, 0.5 + 3.8]  # back to back on the lane, as bench.endpointing.lane puts them
-    d = [Decision("s0", 0.5 + 0.9, 400, 0.5 + 0.6, 0.7, None, "turn on"),  # a's mid-turn pause
+    d = [Decision("s0", 0.5 + 0.9, np.float32(400), 0.5 + 0.6, np.float32(0.7), None, "turn on"),  # a's pause
          Decision("s0", 4.3 + 2.1, 300, 4.3 + 1.85, 0.9, None, "turn on the lights"),  # b's end
          Decision("s0", 4.3 + 3.0, 300, 4.3 + 2.9, 0.1, None, "")]  # after b's end + 0.5: nobody's
     save_decisions(tmp_path / "d.jsonl", [a, b], offsets, d)
