@@ -1,0 +1,20 @@
+"""The streaming benchmark end to end on two dev clips: policies compared in one run."""
+import json
+
+from speechfront.cli import main
+
+
+def test_bench_streaming_reports_each_policy(dev_manifest, tmp_path, capsys):
+    out = tmp_path / "s.json"
+    args = ["bench", "streaming", "--manifest", str(dev_manifest), "--every", "40", "--limit", "2",
+            "--lookahead", "dynamic", "fixed:1000", "--json", str(out)]
+    assert main(args) == 0
+    report = json.loads(out.read_text())
+    assert [r["lookahead"] for r in report["runs"]] == ["dynamic", "fixed:1000"]
+    for r in report["runs"]:
+        assert r["frames_lost"] == r["frames_duplicated"] == 0 and r["frames_in_order"]
+        assert r["clips"] == 2 and r["words_timed"] > 0 and r["wer"] < 30.0
+        assert r["latency_p50_ms"] <= r["latency_p90_ms"]
+    # fixed:1000 commits a word only once 1 s of audio follows it
+    assert report["runs"][1]["latency_p50_ms"] >= 1000
+    assert "offline WER" in capsys.readouterr().out
