@@ -117,7 +117,7 @@ def evaluate(items: list[Item], lookahead: str, streams: int = 1, gap: float = 2
 def main(args) -> int:
     torch.set_num_threads(args.threads)
     items = load_manifest(args.manifest)[:: args.every][: args.limit]  # limit None keeps all
-    lm = load_model(args.model, args.device)
+    lm = load_model(args.model, args.device, int8_decoder=args.decoder == "int8")
     audio = {it.id: read_audio(it.audio) for it in items}
     print(f"{len(items)} clips, {sum(len(a) for a in audio.values()) / 16000 / 60:.1f} min of speech", file=sys.stderr)
     reranker = None
@@ -148,7 +148,7 @@ def main(args) -> int:
             print(_row(_mean([r for r in rows if (r["lookahead"], r["streams"], r["batching"]) == key])))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"offline_wer": offline, "runs": rows}, indent=1))
+        Path(args.json).write_text(json.dumps({"offline_wer": offline, "decoder": args.decoder, "runs": rows}, indent=1))
     return 0
 
 

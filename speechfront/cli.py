@@ -11,6 +11,11 @@ from . import listen, say, stream, transcribe
 DEMO_CLIP = Path(__file__).parent / "data" / "beckett.wav"
 
 
+def _decoder_arg(p) -> None:
+    p.add_argument("--decoder", default="fp32", choices=("int8", "fp32"),
+                   help="CPU: the decoder blocks' weights (the vocabulary projection is int8 either way)")
+
+
 def _bench_offline_args(p) -> None:
     from bench.manifest import DEFAULT_MANIFEST
 
@@ -23,6 +28,7 @@ def _bench_offline_args(p) -> None:
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--words", action="store_true", help="also compute word timestamps (faster-whisper does not)")
     p.add_argument("--full-window", action="store_true", help="pad every window to 30 s like faster-whisper")
+    _decoder_arg(p)
     p.add_argument("--no-peer", action="store_true", help="skip faster-whisper")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--json", default="bench-results/offline.json", help="where to write the JSON result")
@@ -45,6 +51,7 @@ def _bench_streaming_args(p) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--model", default="tiny.en")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    _decoder_arg(p)
     p.add_argument("--json", default="bench-results/streaming.json")
 
 

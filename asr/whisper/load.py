@@ -65,7 +65,9 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def load_model(name: str = "tiny.en", device: str = "auto") -> LoadedModel:
+def load_model(name: str = "tiny.en", device: str = "auto", int8_decoder: bool = False) -> LoadedModel:
+    """On the CPU the vocabulary projection runs in int8; int8_decoder: the decoder blocks'
+    linears too (see Decoder.quantize: faster steps; the README gives its WER cost)."""
     paths, meta = model_files(name)
     dev = resolve_device(device)
     weights, _ = read_model_bin(paths)
@@ -73,7 +75,7 @@ def load_model(name: str = "tiny.en", device: str = "auto") -> LoadedModel:
     # fp32 on CPU; fp16 on CUDA, where half-precision matmuls are fast.
     model = model.to(dev, torch.float16 if dev.type == "cuda" else torch.float32)
     if dev.type == "cpu":
-        model.decoder.quantize_vocab()
+        model.decoder.quantize(blocks=int8_decoder)
     config = json.loads((meta / "config.json").read_text())
     tok = WhisperTokenizer(meta / "tokenizer.json", multilingual=MODELS[name][1])
     return LoadedModel(name, model, tok, config, dev)

@@ -119,6 +119,56 @@ def test_int8_vocabulary_keeps_the_best_tokens_exact(recognizer, demo_audio):
     assert 0 < err < 0.05 * exact.abs().max().item()  # the rest is approximate, and close
 
 
+def test_int8_decoder_blocks_are_close_to_fp32(demo_audio):
+    """Asked for, the decoder's per-token linears run on int8 weights on the CPU; with the fp32
+    modules put back, the same teacher-forced pass gives nearly the same next-token distribution."""
+    from asr.whisper.features import LogMel
+    from asr.whisper.load import load_model
+    from asr.whisper.int8 import Int8Linear
+    from asr.whisper.model import INT8_LINEARS
+    from asr.whisper.windows import encode_windows
+
+    lm = load_model("tiny.en", "cpu", int8_decoder=True)
+    mel = LogMel(lm.model.dims.n_mels, lm.device)
+    dec = lm.model.decoder
+    swapped = [(b.get_submodule(n.rsplit(".", 1)[0]), n.rsplit(".", 1)[1]) for b in dec.blocks for n in INT8_LINEARS]
+    assert all(isinstance(getattr(parent, attr), Int8Linear) for parent, attr in swapped)
+    tok = lm.tokenizer
+    ids = torch.tensor([list(tok.sot_sequence) + [tok.timestamp_begin] + tok.encode(" Ever tried. Ever failed.")])
+
+    def logp():
+        with torch.inference_mode():
+            enc = encode_windows(lm, mel, [demo_audio[: 16000 * 5]], 6.0)
+            hidden, _ = dec(ids, torch.arange(ids.shape[1])[None], dec.cross_kv(enc), 1, dec.new_cache(1))
+            return torch.log_softmax(dec.logits(hidden[0]), -1)
+
+    fast = logp()
+    packed = [getattr(parent, attr) for parent, attr in swapped]
+    for (parent, attr), q in zip(swapped, packed):
+        setattr(parent, attr, q.fp32)
+    try:
+        exact = logp()
+    finally:
+        for (parent, attr), q in zip(swapped, packed):
+            setattr(parent, attr, q)
+    assert not torch.equal(fast, exact)  # int8 really ran
+    assert torch.equal(fast.argmax(-1), exact.argmax(-1))
+    kl = (exact.exp() * (exact - fast)).sum(-1)
+    assert kl.max().item() < 0.05, kl
+
+
+def test_decoder_blocks_stay_fp32_by_default():
+    """load_model's default: int8 vocabulary only, fp32 blocks."""
+    from torch import nn
+
+    from asr.whisper.load import load_model
+    from asr.whisper.model import INT8_LINEARS
+
+    dec = load_model("tiny.en", "cpu").model.decoder
+    assert dec.vocab_int8 is not None
+    assert all(type(b.get_submodule(n)) is nn.Linear for b in dec.blocks for n in INT8_LINEARS)
+
+
 def test_a_hypothesis_cut_by_the_token_budget_falls_back(demo_audio):
     """No end-of-text within the budget means a loop, even one too short for the compression check
     ("Will we ever forget it? Will we ever forget it? Will we ever"): retry at a higher temperature."""
