@@ -95,22 +95,30 @@ def test_no_timestamp_mode_decodes(demo_audio):
     assert t.segments and t.segments[0].start == 0.0
 
 
+def _demo_hidden(lm, mel, audio, pad: float) -> torch.Tensor:
+    """Decoder states of the demo clip's first words, teacher-forced on its first 5 s."""
+    from asr.whisper.windows import encode_windows
+
+    dec, tok = lm.model.decoder, lm.tokenizer
+    ids = torch.tensor([list(tok.sot_sequence) + [tok.timestamp_begin] + tok.encode(" Ever tried. Ever failed.")])
+    with torch.inference_mode():
+        enc = encode_windows(lm, mel, [audio[: 16000 * 5]], pad)
+        hidden, _ = dec(ids, torch.arange(ids.shape[1])[None], dec.cross_kv(enc), 1, dec.new_cache(1))
+    return hidden[0]
+
+
 def test_int8_vocabulary_keeps_the_best_tokens_exact(recognizer, demo_audio):
     """On the CPU the vocabulary projection runs in int8; the tokens search can pick stay exact."""
     from asr.whisper.model import EXACT_TOP
-    from asr.whisper.windows import encode_windows
 
     dec = recognizer.lm.model.decoder
     assert dec.vocab_int8 is not None  # load_model quantizes on the CPU
-    tok = recognizer.lm.tokenizer
+    hidden = _demo_hidden(recognizer.lm, recognizer.mel, demo_audio, 1.0)
     with torch.inference_mode():
-        enc = encode_windows(recognizer.lm, recognizer.mel, [demo_audio[: 16000 * 5]], 1.0)
-        ids = torch.tensor([list(tok.sot_sequence) + [tok.timestamp_begin] + tok.encode(" Ever tried. Ever failed.")])
-        hidden, _ = dec(ids, torch.arange(ids.shape[1])[None], dec.cross_kv(enc), 1, dec.new_cache(1))
         packed, dec.vocab_int8 = dec.vocab_int8, None
-        exact = dec.logits(hidden[0])
+        exact = dec.logits(hidden)
         dec.vocab_int8 = packed
-        fast = dec.logits(hidden[0])
+        fast = dec.logits(hidden)
     assert fast.shape == exact.shape
     assert torch.equal(fast.argmax(-1), exact.argmax(-1))
     top = exact.topk(EXACT_TOP // 2, -1).indices
@@ -126,31 +134,21 @@ def test_int8_decoder_blocks_are_close_to_fp32(demo_audio):
     from asr.whisper.load import load_model
     from asr.whisper.int8 import Int8Linear
     from asr.whisper.model import INT8_LINEARS
-    from asr.whisper.windows import encode_windows
 
     lm = load_model("tiny.en", "cpu", int8_decoder=True)
     mel = LogMel(lm.model.dims.n_mels, lm.device)
     dec = lm.model.decoder
-    swapped = [(b.get_submodule(n.rsplit(".", 1)[0]), n.rsplit(".", 1)[1]) for b in dec.blocks for n in INT8_LINEARS]
+    swapped = [(b.get_submodule(n.rpartition(".")[0]), n.rpartition(".")[2]) for b in dec.blocks for n in INT8_LINEARS]
     assert all(isinstance(getattr(parent, attr), Int8Linear) for parent, attr in swapped)
-    tok = lm.tokenizer
-    ids = torch.tensor([list(tok.sot_sequence) + [tok.timestamp_begin] + tok.encode(" Ever tried. Ever failed.")])
 
     def logp():
         with torch.inference_mode():
-            enc = encode_windows(lm, mel, [demo_audio[: 16000 * 5]], 6.0)
-            hidden, _ = dec(ids, torch.arange(ids.shape[1])[None], dec.cross_kv(enc), 1, dec.new_cache(1))
-            return torch.log_softmax(dec.logits(hidden[0]), -1)
+            return torch.log_softmax(dec.logits(_demo_hidden(lm, mel, demo_audio, 6.0)), -1)
 
     fast = logp()
-    packed = [getattr(parent, attr) for parent, attr in swapped]
-    for (parent, attr), q in zip(swapped, packed):
-        setattr(parent, attr, q.fp32)
-    try:
-        exact = logp()
-    finally:
-        for (parent, attr), q in zip(swapped, packed):
-            setattr(parent, attr, q)
+    for parent, attr in swapped:  # this model is the test's own: no need to swap back
+        setattr(parent, attr, getattr(parent, attr).fp32)
+    exact = logp()
     assert not torch.equal(fast, exact)  # int8 really ran
     assert torch.equal(fast.argmax(-1), exact.argmax(-1))
     kl = (exact.exp() * (exact - fast)).sum(-1)
