@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from .frames import Frame
 
 
+FLUSHES = ("pause", "end")  # batches that may end a turn: a pass in flight gives way to them
+
+
 @dataclass(frozen=True)
 class BatcherConfig:
     target_frames: int = 32  # CPU: a few streams' worth; raise on a GPU

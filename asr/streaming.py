@@ -28,7 +28,7 @@ from .lookahead import DynamicLookahead, TentativeWord, word_key
 from .pause import PauseState
 from .results import Hypothesis
 from .whisper.align import align, split_words
-from .whisper.decode import DecodeOptions, WindowDecoder
+from .whisper.decode import DecodeOptions, Preempted, WindowDecoder
 from .whisper.features import LogMel
 from .whisper.load import LoadedModel
 from .whisper.windows import encode_windows, encoder_frames
@@ -42,6 +42,9 @@ class StreamingConfig:
     rerank_start_ms: float = 200.0  # with a reranker: score the N-best once a pause is this long
     trim_after: float = 6.0  # drop audio before a committed sentence end once the window is this long
     max_window: float = 24.0  # past this, drop audio before the last committed word regardless
+    # give up a pass's decoding when a pause or end batch is waiting for the device: the next pass
+    # sees all this one's audio and more, and the end-pointer's question should not queue behind it
+    preempt: bool = True
     # timestamps on: closing the last segment is how the decoder says the speech has ended
     decode: DecodeOptions = field(default_factory=lambda: DecodeOptions(beam_size=3, best_of=3, temperatures=(0.0,)))
 
@@ -108,6 +111,7 @@ class StreamingRecognizer:
         self.policy_factory = policy_factory
         self.streams: dict[str, StreamState] = {}
         self.passes = 0
+        self.preempted = 0  # passes that gave up decoding for a waiting pause or end batch
 
     def state(self, stream: str) -> StreamState:
         if stream not in self.streams:
@@ -116,11 +120,15 @@ class StreamingRecognizer:
 
     # -- one batch ----------------------------------------------------------------------
 
-    def step(self, batch: Batch, pauses: dict[str, PauseState], now: Callable[[], float]) -> list[Event]:
+    def step(self, batch: Batch, pauses: dict[str, PauseState], now: Callable[[], float],
+             waiting: Callable[[], bool] | None = None) -> list[Event]:
         """Take a batch, run one pass for the streams that need it, return events.
 
         ``now()`` gives the audio-clock time once compute is done (the replay
         harness adds measured compute time; a live loop reads its clock).
+        ``waiting()``: whether a pause or end batch is now waiting for the device; with
+        ``config.preempt`` the pass then stops decoding (its words wait for that batch's pass),
+        unless the end-pointer has just ended a turn, whose final needs this pass's words.
         """
         for sid, frames in batch.frames.items():
             st = self.state(sid)
@@ -143,14 +151,22 @@ class StreamingRecognizer:
             for st in todo:
                 early[st.id] = self.endpointer.decide(st, pauses.get(st.id), t_enc)
 
+        def stop() -> bool:
+            return not any(e[0] for e in early.values()) and waiting()
+
+        preempted = False
         if todo:
-            self._pass(todo, ask)
+            try:
+                self._pass(todo, ask, stop if waiting is not None and self.config.preempt else None)
+            except Preempted:
+                preempted = True
+                self.preempted += 1
         t = now()
         events: list[Event] = []
         for sid in batch.frames:
             st = self.streams[sid]
             p = pauses.get(sid)
-            if st in todo:
+            if st in todo and not preempted:
                 events += self._commit(st, t, final=False)
             ended, endpoints = early.pop(sid) if sid in early else self.endpointer.decide(st, p, t)
             events += endpoints
@@ -196,11 +212,12 @@ class StreamingRecognizer:
     # -- decoding -----------------------------------------------------------------------
 
     @torch.inference_mode()
-    def _pass(self, todo: list[StreamState], after_encoder: Callable[[], None] | None = None) -> None:
+    def _pass(self, todo: list[StreamState], after_encoder: Callable[[], None] | None = None,
+              stop: Callable[[], bool] | None = None) -> None:
         enc, frames = self._encode(todo)
         if after_encoder is not None:
             after_encoder()
-        self._decode(todo, enc, frames)
+        self._decode(todo, enc, frames, stop)
 
     @torch.inference_mode()
     def _encode(self, todo: list[StreamState]) -> tuple[torch.Tensor, list[int]]:
@@ -212,9 +229,13 @@ class StreamingRecognizer:
         return enc, frames
 
     @torch.inference_mode()
-    def _decode(self, todo: list[StreamState], enc: torch.Tensor, frames: list[int]) -> None:
+    def _decode(self, todo: list[StreamState], enc: torch.Tensor, frames: list[int],
+                stop: Callable[[], bool] | None = None) -> None:
+        """Beam search and word times; raises Preempted (nothing changed) when stop() says so."""
         durations = [len(st.audio) / SAMPLE_RATE for st in todo]
-        results = self.decoder.decode(enc, durations, [st.prompt for st in todo], [st.forced for st in todo])
+        results = self.decoder.decode(enc, durations, [st.prompt for st in todo], [st.forced for st in todo], stop)
+        if stop is not None and stop():
+            raise Preempted
         new = [self._until_loop(st, r.tokens) for st, r in zip(todo, results)]
         looped = [len(n) < sum(t < self.tok.eot for t in r.tokens) for n, r in zip(new, results)]
         texts = [st.forced + n for st, n in zip(todo, new)]

@@ -35,7 +35,7 @@ from asr.events import Endpoint
 from asr.frames import Framer
 from asr.lookahead import DynamicLookahead
 from asr.pause import PauseTracker
-from asr.streaming import StreamingRecognizer
+from asr.streaming import StreamingConfig, StreamingRecognizer
 from asr.whisper.load import load_model
 from endpointing.arbitrator import load_arbitrator
 from endpointing.data import SR, Case, dev_cases, split
@@ -58,13 +58,14 @@ def lane(cases: list[Case]) -> tuple[np.ndarray, list[float]]:
 
 
 def run_arbitrator(cases: list[Case], lm, arbitrator, candidate_ms: float = EndpointConfig.candidate_ms,
-                   flush_pause_ms: float = BatcherConfig.flush_pause_ms) -> tuple[list, list[Endpoint], float]:
+                   flush_pause_ms: float = BatcherConfig.flush_pause_ms,
+                   preempt: bool = True) -> tuple[list, list[Endpoint], float]:
     """Replay all cases on one stream; return the traced decisions, the hard-limit endpoints, RTF."""
     decisions = []
     # trace: only the hard limit ends a turn
     never = EndpointConfig(candidate_ms=candidate_ms, threshold=2.0, hard_ms=HARD_S * 1000)
     ep = Endpointer(never, arbitrator, on_decision=decisions.append)
-    rec = StreamingRecognizer(lm, policy_factory=DynamicLookahead, endpointer=ep)
+    rec = StreamingRecognizer(lm, StreamingConfig(preempt=preempt), DynamicLookahead, endpointer=ep)
     audio, _ = lane(cases)
     result = replay([StreamInput("s0", audio)], rec, batcher=BatcherConfig(flush_pause_ms=flush_pause_ms))
     hard = [e for e in result.events if isinstance(e, Endpoint) and e.accepted]
@@ -241,7 +242,7 @@ def main(args) -> int:
     if arb is None:
         print("no shipped arbitrator weights: run speechfront train-endpointer", file=sys.stderr)
         return 2
-    decisions, hard, rtf = run_arbitrator(cases, lm, arb, args.candidate_ms, args.flush_pause_ms)
+    decisions, hard, rtf = run_arbitrator(cases, lm, arb, args.candidate_ms, args.flush_pause_ms, not args.no_preempt)
     _, offsets = lane(cases)
     if args.decisions:
         save_decisions(Path(args.decisions), cases, offsets, decisions)
@@ -270,7 +271,7 @@ def main(args) -> int:
                                      for th in thresholds]
         defaults = {"threshold": 0.5} | score(cases, smart_turn_endpoints(calls, tracks, 0.5, 3000))
     report = {
-        "candidate_ms": args.candidate_ms, "flush_pause_ms": args.flush_pause_ms,
+        "candidate_ms": args.candidate_ms, "flush_pause_ms": args.flush_pause_ms, "preempt": not args.no_preempt,
         "cases": len(cases), "left_out_long_pause": long_pause, "with_pause": sum(len(c.pauses) > 0 for c in cases), "seed": args.seed,
         "engine_rtf": round(rtf, 3), "decisions": len(decisions), "arbitrator_params": sum(p.numel() for p in arb.parameters()),
         "decision_ms": cost, "at_3pct": {k: best_at(v) for k, v in curves.items()},

@@ -5,7 +5,8 @@ captured (streams may start at staggered times). The batcher decides when a
 batch goes; one worker (the device) runs batches one at a time: a batch starts
 when it is emitted or when the worker is free, whichever is later, and its
 measured compute time is added to the clock. Frames that arrive while the
-worker is busy wait and join the next batch. Every event carries the time it
+worker is busy wait and join the next batch; once a pause or end batch is
+waiting, the pass in flight stops decoding (StreamingConfig.preempt). Every event carries the time it
 would reach the user. A run over a file is therefore fast, deterministic in
 its decisions, and honest about latency.
 """
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from asr.batcher import Batch, BatcherConfig, FrameBatcher, merge
+from asr.batcher import FLUSHES, Batch, BatcherConfig, FrameBatcher, merge
 from asr.events import Event
 from asr.frames import Framer
 from asr.pause import PauseConfig, PauseState, PauseTracker
@@ -81,10 +82,35 @@ def replay(inputs: list[StreamInput], recognizer: StreamingRecognizer, pause: Pa
         seq += 1
     heapq.heapify(arrivals)
 
-    events: list[Event] = []
+    # The framers, pause trackers and batchers run on arrival times alone, so every batch they emit
+    # is known first; then one worker runs them, merging those that wait while it is busy.
     frame_state: dict[tuple[str, int], PauseState] = {}
     sent = {s.id: 0 for s in inputs}
+    emitted: list[tuple[float, str, Batch]] = []
+    now = 0.0
+
+    def emit(key: str, b: Batch | None) -> None:
+        if b is not None:
+            emitted.append((b.time, key, b))
+
+    while arrivals:
+        now, _, sid, chunk = heapq.heappop(arrivals)
+        key = sid if not across_streams else "*"
+        fb = batchers[key]
+        frames = framers[sid].push(chunk) if chunk is not None else framers[sid].close()
+        for f in frames:
+            sent[sid] += 1
+            state = frame_state[(sid, f.index)] = trackers[sid].update(f)
+            emit(key, fb.add(f, now, state.pause_ms))
+        for k, other in batchers.items():
+            emit(k, other.tick(now))
+    for k, fb in batchers.items():
+        emit(k, fb.flush(now))
+
+    events: list[Event] = []
     ready: dict[str, Batch] = {}  # per batcher key, waiting for the worker
+    flush_ready: set[str] = set()  # keys whose waiting batch holds a pause or end
+    queued = 0  # emitted batches handed to `ready` so far
     free_at = 0.0
     compute = 0.0
     batches = 0
@@ -94,11 +120,26 @@ def replay(inputs: list[StreamInput], recognizer: StreamingRecognizer, pause: Pa
         nonlocal free_at, compute, batches
         start = max(b.time, free_at)
         t0 = time.perf_counter()
+
+        def clock() -> float:
+            return start + compute_scale * (time.perf_counter() - t0)
+
+        def waiting() -> bool:  # a pause or end batch has reached the device's queue by now
+            if flush_ready:
+                return True
+            t = clock()
+            for i in range(queued, len(emitted)):  # in time order
+                if emitted[i][0] > t:
+                    return False
+                if emitted[i][2].reason in FLUSHES:
+                    return True
+            return False
+
         # the batch's own frames only, not later arrivals
         states = {s: [frame_state.pop((s, f.index)) for f in fs] for s, fs in b.frames.items()}
         out = []
         for part, last in recognizer.split(b, states):
-            out += recognizer.step(part, last, lambda: start + compute_scale * (time.perf_counter() - t0))
+            out += recognizer.step(part, last, clock, waiting)
         spent = time.perf_counter() - t0
         compute += spent
         free_at = start + compute_scale * spent
@@ -109,30 +150,19 @@ def replay(inputs: list[StreamInput], recognizer: StreamingRecognizer, pause: Pa
             if on_event:
                 on_event(e)
 
-    def queue(key: str, b: Batch | None) -> None:
-        if b is not None:
-            ready[key] = b if key not in ready else merge(ready[key], b)
-
     def work(now: float) -> None:
         while ready and free_at <= now:  # oldest waiting batch first
             key = min(ready, key=lambda k: ready[k].time)
+            flush_ready.discard(key)
             run(ready.pop(key))
 
-    while arrivals:
-        now, _, sid, chunk = heapq.heappop(arrivals)
-        work(now)
-        key = sid if not across_streams else "*"
-        fb = batchers[key]
-        frames = framers[sid].push(chunk) if chunk is not None else framers[sid].close()
-        for f in frames:
-            sent[sid] += 1
-            state = frame_state[(sid, f.index)] = trackers[sid].update(f)
-            queue(key, fb.add(f, now, state.pause_ms))
-        for k, other in batchers.items():
-            queue(k, other.tick(now))
-        work(now)
-    for k, fb in batchers.items():
-        queue(k, fb.flush(free_at))
+    for t, key, b in emitted:
+        work(t)
+        ready[key] = b if key not in ready else merge(ready[key], b)
+        if b.reason in FLUSHES:
+            flush_ready.add(key)
+        queued += 1
+        work(t)
     work(float("inf"))
     seen = {s: st.frames_seen for s, st in recognizer.streams.items()}
     order = {s: st.frame_indices_ok for s, st in recognizer.streams.items()}

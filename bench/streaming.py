@@ -110,7 +110,7 @@ def evaluate(items: list[Item], lookahead: str, streams: int = 1, gap: float = 2
         "words_timed": len(lat), "rtf": round(result.rtf, 3), "batches": result.batches,
         "batch_reasons": result.reasons, "frames_lost": result.frames_lost,
         "frames_duplicated": result.frames_duplicated, "frames_in_order": all(result.order_ok.values()),
-        "passes": rec.passes,
+        "passes": rec.passes, "preempted": rec.preempted, "preempt": config.preempt,
     }
 
 
@@ -132,20 +132,23 @@ def main(args) -> int:
         for spec in args.lookahead:
             for n in args.streams:
                 for batched in ([True, False] if args.compare_batching else [True]):
-                    r = evaluate(items, spec, n, lm=lm, refs=refs, audio=audio, across_streams=batched,
-                                 batcher=BatcherConfig(max_wait_ms=args.max_wait_ms), reranker=reranker)
-                    r["batching"], r["run"] = batched, rep
-                    rows.append(r)
-                    print(json.dumps(r), file=sys.stderr)
+                    for preempt in ([True, False] if args.compare_preempt else [not args.no_preempt]):
+                        r = evaluate(items, spec, n, lm=lm, refs=refs, audio=audio, across_streams=batched,
+                                     config=StreamingConfig(preempt=preempt),
+                                     batcher=BatcherConfig(max_wait_ms=args.max_wait_ms), reranker=reranker)
+                        r["batching"], r["run"] = batched, rep
+                        rows.append(r)
+                        print(json.dumps(r), file=sys.stderr)
     print(f"offline WER on these clips (same model, word keys): {offline:.2f} %")
-    cols = f"{'lookahead':<20}{'streams':>8}{'batch':>7}{'WER %':>8}{'P50 ms':>9}{'P90 ms':>9}{'RTF':>7}{'lost':>6}{'dup':>5}"
+    cols = f"{'lookahead':<20}{'streams':>8}{'batch':>7}{'preempt':>8}{'WER %':>8}{'P50 ms':>9}{'P90 ms':>9}{'RTF':>7}{'lost':>6}{'dup':>5}"
     print(cols)
     for r in rows:
         print(_row(r))
     if args.repeat > 1:
         print(f"mean of {args.repeat} runs\n{cols}")
-        for key in dict.fromkeys((r["lookahead"], r["streams"], r["batching"]) for r in rows):
-            print(_row(_mean([r for r in rows if (r["lookahead"], r["streams"], r["batching"]) == key])))
+        setting = ("lookahead", "streams", "batching", "preempt")
+        for key in dict.fromkeys(tuple(r[k] for k in setting) for r in rows):
+            print(_row(_mean([r for r in rows if tuple(r[k] for k in setting) == key])))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"offline_wer": offline, "decoder": args.decoder, "runs": rows}, indent=1))
@@ -153,7 +156,8 @@ def main(args) -> int:
 
 
 def _row(r: dict) -> str:
-    return (f"{r['lookahead']:<20}{r['streams']:>8}{'on' if r['batching'] else 'off':>7}{r['wer']:>8.2f}"
+    return (f"{r['lookahead']:<20}{r['streams']:>8}{'on' if r['batching'] else 'off':>7}"
+            f"{'on' if r['preempt'] else 'off':>8}{r['wer']:>8.2f}"
             f"{r['latency_p50_ms']:>9.0f}{r['latency_p90_ms']:>9.0f}{r['rtf']:>7.3f}{r['frames_lost']:>6}"
             f"{r['frames_duplicated']:>5}")
 

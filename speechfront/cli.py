@@ -11,6 +11,11 @@ from . import listen, say, stream, transcribe
 DEMO_CLIP = Path(__file__).parent / "data" / "beckett.wav"
 
 
+def _preempt_arg(p) -> None:
+    p.add_argument("--no-preempt", action="store_true",
+                   help="a pass in flight finishes decoding even when a pause or end batch is waiting")
+
+
 def _decoder_arg(p) -> None:
     p.add_argument("--decoder", default="fp32", choices=("int8", "fp32"),
                    help="CPU: the decoder blocks' weights (the vocabulary projection is int8 either way)")
@@ -46,6 +51,8 @@ def _bench_streaming_args(p) -> None:
     p.add_argument("--compare-batching", action="store_true", help="also run with one batcher per stream")
     p.add_argument("--max-wait-ms", type=float, default=BatcherConfig.max_wait_ms,
                    help="batcher deadline (default %(default)s)")
+    _preempt_arg(p)
+    p.add_argument("--compare-preempt", action="store_true", help="run every setting with and without preempting")
     p.add_argument("--repeat", type=int, default=1, help="run every setting N times, interleaved (timing noise)")
     p.add_argument("--rerank", action="store_true", help="rerank each final with the LLM, speculatively started")
     p.add_argument("--threads", type=int, default=2)
@@ -115,6 +122,7 @@ def _bench_endpointing_args(p) -> None:
                    help="first pass: the pause that proposes an endpoint (default %(default)s)")
     p.add_argument("--flush-pause-ms", type=float, default=BatcherConfig.flush_pause_ms,
                    help="the pause at which the batcher sends a fresh pass (default %(default)s)")
+    _preempt_arg(p)
     p.add_argument("--json", default="bench-results/endpointing.json")
     p.add_argument("--decisions", help="also write every traced arbitrator decision here (JSON lines)")
 

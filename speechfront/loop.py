@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from asr.batcher import BatcherConfig, FrameBatcher, merge
+from asr.batcher import FLUSHES, BatcherConfig, FrameBatcher, merge
 from asr.events import Endpoint, Event, Final
 from asr.frames import FRAME_SAMPLES, Frame, Framer
 from asr.pause import PauseConfig, PauseTracker
@@ -118,6 +118,7 @@ class Conversation:
         self._shown: set[int] = set()
         self._closing = False
         self._ready = None  # a batch waiting for its pass
+        self._flush_ready = False  # it holds a pause or end
         self._clock = 0.0  # capture time of the engine's last frame
 
     # -- the loop ------------------------------------------------------------------------
@@ -131,10 +132,7 @@ class Conversation:
                 try:
                     # everything captured so far goes in before a pass: while the engine was
                     # busy the microphone went on, and those frames belong in one pass, not many
-                    block = self.devices.read(timeout=0.05)
-                    while block is not None:
-                        self._hear(block)
-                        block = self.devices.read(timeout=0)
+                    self._take_in(0.05)
                 except EOFError:
                     break
                 self._run_ready()
@@ -171,13 +169,30 @@ class Conversation:
     def _queue(self, b) -> None:
         if b is not None:
             self._ready = b if self._ready is None else merge(self._ready, b)
+            self._flush_ready = self._flush_ready or b.reason in FLUSHES
 
     def _run_ready(self) -> None:
-        b, self._ready = self._ready, None
+        b, self._ready, self._flush_ready = self._ready, None, False
         if b is not None:
             self._step(b)
 
+    def _waiting(self) -> bool:
+        """Asked by a pass between decoding steps: take in what the microphone captured meanwhile;
+        True once a pause batch waits (the pass then gives way to it)."""
+        try:
+            self._take_in(0.0)
+        except EOFError:
+            pass  # the loop sees it on its next read
+        return self._flush_ready
+
     # -- microphone frames -------------------------------------------------------------------
+
+    def _take_in(self, timeout: float) -> None:
+        """Hear every block captured so far, waiting up to `timeout` for the first."""
+        block = self.devices.read(timeout=timeout)
+        while block is not None:
+            self._hear(block)
+            block = self.devices.read(timeout=0)
 
     def _hear(self, block: np.ndarray) -> None:
         if self.recorder is not None:
@@ -236,7 +251,7 @@ class Conversation:
 
     def _step(self, b) -> None:
         states = {STREAM: [self._states.pop(g.index) for g in b.frames[STREAM]]}
-        events = [e for part, last in self.rec.split(b, states) for e in self.rec.step(part, last, self.devices.now)]
+        events = [e for part, last in self.rec.split(b, states) for e in self.rec.step(part, last, self.devices.now, self._waiting)]
         for e in events:
             self.events.append(e)
             if self.recorder is not None:

@@ -26,6 +26,10 @@ from .tokenizer import TIME_PRECISION
 NEG_INF = float("-inf")
 
 
+class Preempted(Exception):
+    """Raised by decode when its `stop` callable says newer work is waiting."""
+
+
 @dataclass(frozen=True)
 class DecodeOptions:
     beam_size: int = 5
@@ -114,7 +118,7 @@ class WindowDecoder:
 
     @torch.inference_mode()
     def decode(self, enc: torch.Tensor, durations: list[float], prompts: list[list[int]] | None = None,
-               forced: list[list[int]] | None = None) -> list[WindowDecode]:
+               forced: list[list[int]] | None = None, stop=None) -> list[WindowDecode]:
         """enc (A, T, d) encoder states; durations: seconds of real audio per window.
 
         prompts: earlier text, given as context (<|startofprev|>). forced: tokens the
@@ -122,6 +126,8 @@ class WindowDecoder:
         empty list is allowed); they are not part of the returned tokens. With
         timestamps on, a forced prefix opens with <|0.00|>, and the timestamp rules
         carry on from it: the model can still close the segment where speech ends.
+        stop: a callable asked before every decoding step; when it returns True the
+        decode gives up and raises Preempted.
         """
         A = enc.shape[0]
         prompts = prompts or [[] for _ in range(A)]
@@ -134,7 +140,7 @@ class WindowDecoder:
             if not todo:
                 break
             decoded = self._generate(enc[todo], [durations[i] for i in todo], [prompts[i] for i in todo],
-                                     temperature, [forced[i] for i in todo])
+                                     temperature, [forced[i] for i in todo], stop)
             still = []
             for i, r in zip(todo, decoded):
                 results[i] = r
@@ -163,7 +169,7 @@ class WindowDecoder:
             tail.append(self.tok.no_timestamps)
         return head + tail
 
-    def _generate(self, enc, durations, prompts, temperature, forced) -> list[WindowDecode]:
+    def _generate(self, enc, durations, prompts, temperature, forced, stop=None) -> list[WindowDecode]:
         dec = self.lm.model.decoder
         dev = enc.device
         A = enc.shape[0]
@@ -220,6 +226,8 @@ class WindowDecoder:
         max_candidates = max(1, round(G * self.opt.patience))
 
         for step in range(max_new):
+            if stop is not None and stop():
+                raise Preempted
             logits = self._filter(logits, seq, step, last_ts, audio_of_row, max_ts, active,
                                   seed if seeded else None)
             logp = torch.log_softmax(logits.float(), dim=-1)

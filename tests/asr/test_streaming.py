@@ -105,3 +105,50 @@ def test_no_word_commits_on_the_first_second_of_speech(lm, demo_audio):
     early = [e for e in r.events if isinstance(e, Partial) and e.committed and e.t < final.t]
     assert early, "fixed:0 should commit words before the final"
     assert min(e.t for e in early) >= onset + 1.0
+
+
+
+def _batches(audio, cut_s):
+    """Stream "s0" as two batches cut at cut_s, each with its last pause state."""
+    from asr.batcher import Batch
+    from asr.frames import Framer
+    from asr.pause import PauseTracker
+
+    tracker = PauseTracker()
+    frames = Framer("s0").push(audio)
+    states = [tracker.update(f) for f in frames]
+    k = int(cut_s / 0.03)
+    return [(Batch({"s0": fs}, "pause", fs[-1].end), {"s0": ss[-1]})
+            for fs, ss in ((frames[:k], states[:k]), (frames[k:], states[k:]))]
+
+
+@pytest.mark.parametrize("accepts", [False, True])
+def test_a_pass_gives_way_to_a_waiting_pause_unless_its_turn_has_ended(lm, demo_audio, accepts):
+    from endpointing import EndpointConfig, Endpointer
+
+    never = EndpointConfig(pause_only_ms=1e9, hard_ms=1e9)
+    rule = Endpointer(EndpointConfig(pause_only_ms=0.0) if accepts else never, None)
+    rec = StreamingRecognizer(lm, policy_factory=lambda: parse_policy("fixed:0"), endpointer=rule)
+    audio = np.concatenate([np.zeros(4800, np.float32), demo_audio[:40000], np.zeros(9600, np.float32)])
+    (b1, p1), (b2, p2) = _batches(audio, 3.3)
+    events = rec.step(b1, p1, lambda: 3.4, waiting=lambda: True)
+    finals = [normalize(e.text) for e in events if isinstance(e, Final)]
+    if accepts:  # the final needs this pass's words: no giving way
+        assert finals == ["ever tried ever failed"] and rec.preempted == 0 and rec.passes == 1
+        return
+    st = rec.streams["s0"]
+    assert events == [] and rec.preempted == 1 and rec.passes == 0
+    assert st.enc is not None and st.tentative == [] and st.last_pass == -1  # encoded, nothing decoded
+    events = rec.step(b2, p2, lambda: 3.7, waiting=lambda: False)  # the pass it gave way to
+    shown = [e for e in events if isinstance(e, Partial)]
+    assert rec.passes == 1 and normalize(shown[-1].committed + " " + shown[-1].tentative) == "ever tried ever failed"
+
+
+def test_without_preempt_a_pass_always_decodes(lm, demo_audio):
+    from asr.streaming import StreamingConfig
+
+    rec = StreamingRecognizer(lm, StreamingConfig(preempt=False), policy_factory=lambda: parse_policy("fixed:0"))
+    audio = np.concatenate([np.zeros(4800, np.float32), demo_audio[:40000]])
+    (b1, p1), _ = _batches(audio, 2.0)
+    rec.step(b1, p1, lambda: 2.1, waiting=lambda: True)
+    assert rec.preempted == 0 and rec.passes == 1
