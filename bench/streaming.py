@@ -140,7 +140,7 @@ def main(args) -> int:
                         rows.append(r)
                         print(json.dumps(r), file=sys.stderr)
     print(f"offline WER on these clips (same model, word keys): {offline:.2f} %")
-    cols = f"{'lookahead':<20}{'streams':>8}{'batch':>7}{'preempt':>8}{'WER %':>8}{'P50 ms':>9}{'P90 ms':>9}{'RTF':>7}{'lost':>6}{'dup':>5}"
+    cols = f"{'lookahead':<26}{'streams':>8}{'batch':>7}{'preempt':>8}{'WER %':>8}{'P50 ms':>9}{'P90 ms':>9}{'RTF':>7}{'lost':>6}{'dup':>5}"
     print(cols)
     for r in rows:
         print(_row(r))
@@ -156,7 +156,7 @@ def main(args) -> int:
 
 
 def _row(r: dict) -> str:
-    return (f"{r['lookahead']:<20}{r['streams']:>8}{'on' if r['batching'] else 'off':>7}"
+    return (f"{r['lookahead']:<26}{r['streams']:>8}{'on' if r['batching'] else 'off':>7}"
             f"{'on' if r['preempt'] else 'off':>8}{r['wer']:>8.2f}"
             f"{r['latency_p50_ms']:>9.0f}{r['latency_p90_ms']:>9.0f}{r['rtf']:>7.3f}{r['frames_lost']:>6}"
             f"{r['frames_duplicated']:>5}")
