@@ -212,3 +212,19 @@ def test_a_recorded_question_from_the_dev_set(lm, synth, recognizer, dev_manifes
     t = turns[0]
     heard = _heard(recognizer, devices.speaker.played()[int(t.reply_start * SR):])
     assert normalize(heard) == normalize(parse(t.reply).plain()), (t.reply, heard)
+
+
+def test_a_pass_takes_in_the_microphone_and_sees_a_waiting_pause(lm, demo_audio):
+    """What a pass asks between decoding steps: the blocks captured meanwhile go to the engine's
+    batcher, and the answer is yes once a pause batch waits."""
+    import time
+
+    audio = np.concatenate([demo_audio[:SR], np.zeros(SR // 2, np.float32)])  # "Ever tried." then a pause
+    devices = FakeDevices(audio, trailing_s=0.0)
+    conv = Conversation(devices, _engine(lm))
+    devices.start()
+    assert conv._waiting() is False and conv._ready is None  # nothing captured yet
+    time.sleep(len(audio) / SR + 0.1)
+    assert conv._waiting() is True
+    queued = sum(len(f) for f in conv._ready.frames.values())
+    assert queued + conv._batcher.pending == len(audio) // 480  # every whole frame went in
