@@ -108,6 +108,11 @@ def replay(inputs: list[StreamInput], recognizer: StreamingRecognizer, pause: Pa
     for k, fb in batchers.items():
         emit(k, fb.flush(now))
 
+    # next_flush[i]: when the first pause or end batch at or after emitted[i] goes
+    next_flush = [float("inf")] * (len(emitted) + 1)
+    for i in range(len(emitted) - 1, -1, -1):
+        next_flush[i] = emitted[i][0] if emitted[i][2].reason in FLUSHES else next_flush[i + 1]
+
     events: list[Event] = []
     ready: dict[str, Batch] = {}  # per batcher key, waiting for the worker
     flush_ready: set[str] = set()  # keys whose waiting batch holds a pause or end
@@ -126,15 +131,7 @@ def replay(inputs: list[StreamInput], recognizer: StreamingRecognizer, pause: Pa
             return start + compute_scale * (time.perf_counter() - t0)
 
         def waiting() -> bool:  # a pause or end batch has reached the device's queue by now
-            if flush_ready:
-                return True
-            t = clock()
-            for i in range(queued, len(emitted)):  # in time order
-                if emitted[i][0] > t:
-                    return False
-                if emitted[i][2].reason in FLUSHES:
-                    return True
-            return False
+            return bool(flush_ready) or next_flush[queued] <= clock()
 
         # the batch's own frames only, not later arrivals
         states = {s: [frame_state.pop((s, f.index)) for f in fs] for s, fs in b.frames.items()}

@@ -152,3 +152,14 @@ def test_without_preempt_a_pass_always_decodes(lm, demo_audio):
     (b1, p1), _ = _batches(audio, 2.0)
     rec.step(b1, p1, lambda: 2.1, waiting=lambda: True)
     assert rec.preempted == 0 and rec.passes == 1
+
+
+def test_replay_tells_a_slow_pass_that_a_pause_waits(lm, demo_audio):
+    """With compute slowed ten times on the audio clock, pause batches arrive mid-pass: passes
+    give way, and no frame or word is lost for it."""
+    rec = StreamingRecognizer(lm, policy_factory=lambda: parse_policy("dynamic"))
+    audio = np.concatenate([demo_audio[:40000], np.zeros(32000, np.float32)])
+    r = replay([StreamInput("s0", audio)], rec, compute_scale=10.0)
+    assert rec.preempted > 0
+    assert r.frames_lost == 0 and r.frames_duplicated == 0 and all(r.order_ok.values())
+    assert normalize(" ".join(e.text for e in r.events if isinstance(e, Final))) == "ever tried ever failed"
