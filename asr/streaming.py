@@ -42,8 +42,9 @@ class StreamingConfig:
     rerank_start_ms: float = 200.0  # with a reranker: score the N-best once a pause is this long
     trim_after: float = 6.0  # drop audio before a committed sentence end once the window is this long
     max_window: float = 24.0  # past this, drop audio before the last committed word regardless
-    # give up a pass's decoding when a pause or end batch is waiting for the device: the next pass
-    # sees all this one's audio and more, and the end-pointer's question should not queue behind it
+    # give up a pass (between encoder blocks or decoding steps) when a pause or end batch is waiting
+    # for the device: the next pass sees all this one's audio and more, and the end-pointer's
+    # question should not queue behind it
     preempt: bool = True
     # timestamps on: closing the last segment is how the decoder says the speech has ended
     decode: DecodeOptions = field(default_factory=lambda: DecodeOptions(beam_size=3, best_of=3, temperatures=(0.0,)))
@@ -111,7 +112,7 @@ class StreamingRecognizer:
         self.policy_factory = policy_factory
         self.streams: dict[str, StreamState] = {}
         self.passes = 0
-        self.preempted = 0  # passes that gave up decoding for a waiting pause or end batch
+        self.preempted = 0  # passes given up (in the encoder or the decoder) for a waiting pause or end batch
 
     def state(self, stream: str) -> StreamState:
         if stream not in self.streams:
@@ -127,8 +128,9 @@ class StreamingRecognizer:
         ``now()`` gives the audio-clock time once compute is done (the replay
         harness adds measured compute time; a live loop reads its clock).
         ``waiting()``: whether a pause or end batch is now waiting for the device; with
-        ``config.preempt`` the pass then stops decoding (its words wait for that batch's pass),
-        unless the end-pointer has just ended a turn, whose final needs this pass's words.
+        ``config.preempt`` the pass then stops at its next encoder block or decoding step (its
+        words wait for that batch's pass), unless the end-pointer has just ended a turn, whose
+        final needs this pass's words.
         """
         for sid, frames in batch.frames.items():
             st = self.state(sid)
@@ -151,8 +153,11 @@ class StreamingRecognizer:
             for st in todo:
                 early[st.id] = self.endpointer.decide(st, pauses.get(st.id), t_enc)
 
+        # a turn that ends at this batch needs this pass's words: no giving way then
+        must_end = any(self.endpointer.must_end(st, pauses.get(st.id)) for st in todo)
+
         def stop() -> bool:
-            return not any(e[0] for e in early.values()) and waiting()
+            return not must_end and not any(e[0] for e in early.values()) and waiting()
 
         preempted = False
         if todo:
@@ -214,14 +219,16 @@ class StreamingRecognizer:
     @torch.inference_mode()
     def _pass(self, todo: list[StreamState], after_encoder: Callable[[], None] | None = None,
               stop: Callable[[], bool] | None = None) -> None:
-        enc, frames = self._encode(todo)
+        enc, frames = self._encode(todo, stop)
         if after_encoder is not None:
             after_encoder()
         self._decode(todo, enc, frames, stop)
 
     @torch.inference_mode()
-    def _encode(self, todo: list[StreamState]) -> tuple[torch.Tensor, list[int]]:
-        enc = encode_windows(self.lm, self.mel, [st.audio for st in todo], self.config.window_pad)
+    def _encode(self, todo: list[StreamState],
+                stop: Callable[[], bool] | None = None) -> tuple[torch.Tensor, list[int]]:
+        """Encoder states of the windows; raises Preempted (nothing changed) when stop() says so."""
+        enc = encode_windows(self.lm, self.mel, [st.audio for st in todo], self.config.window_pad, stop=stop)
         frames = [encoder_frames(len(st.audio)) for st in todo]
         for i, st in enumerate(todo):
             st.enc = enc[i, : frames[i]].float().cpu()

@@ -69,33 +69,45 @@ class Endpointer:
             return True, []
         if pause is None or not st.in_speech:
             return False, []
-        c = self.config
         turn = self._turns.get(st.id)
         if turn is None or turn.utt != st.utt_start:
             turn = self._turns[st.id] = _Turn(st.utt_start)
-        utterance = st.audio_end - (st.onset if st.onset is not None else st.utt_start / SAMPLE_RATE)
-        if pause.speech or pause.speech_end is None:
+        speaking = pause.speech or pause.speech_end is None
+        if speaking:
             turn.first = None
-            if utterance >= c.max_utterance_s:
-                return True, [Endpoint(st.id, t, st.audio_end, 1, True, None, t)]
+        rule = self._rule(st, pause)
+        if rule is not None:  # the turn ends whatever the arbitrator would say
+            end = st.audio_end if rule == "long" else pause.speech_end
+            return True, [Endpoint(st.id, t, end, 1, True, None, (turn.first or t) if rule == "hard" else t)]
+        if speaking or self.arbitrator is None:
             return False, []
-        if pause.pause_ms >= c.hard_ms:
-            return True, [Endpoint(st.id, t, pause.speech_end, 1, True, None, turn.first or t)]
-        if self.arbitrator is None:
-            if pause.pause_ms >= c.pause_only_ms:
-                return True, [Endpoint(st.id, t, pause.speech_end, 1, True, None, t)]
-            return False, []
+        c = self.config
         if turn.first is None and (pause.pause_ms >= c.candidate_ms or self._sure_end(st, pause)):
             turn.first = t
         if turn.first is None or st.enc is None or st.enc_end <= turn.asked or st.enc_end < pause.speech_end:
             return False, []  # no candidate, or no pass since the last question that saw the pause
         turn.asked = st.enc_end
-        feats = from_state(st, pause.pause_ms, utterance)
+        feats = from_state(st, pause.pause_ms, _utterance(st))
         prob = self.arbitrator.prob([feats])[0]
         if self.on_decision is not None:
             self.on_decision(Decision(st.id, t, pause.pause_ms, pause.speech_end, prob, feats, transcript(st)))
         accepted = prob >= c.threshold
         return accepted, [Endpoint(st.id, t, pause.speech_end, 2, accepted, prob, turn.first)]
+
+    def must_end(self, st, pause) -> bool:
+        """Whether the turn ends at this pause without asking the arbitrator: the stream closed,
+        the hard pause limit, the longest utterance, or the pause rule where there is no arbitrator."""
+        return st.closed or (pause is not None and st.in_speech and self._rule(st, pause) is not None)
+
+    def _rule(self, st, pause) -> str | None:
+        c = self.config
+        if pause.speech or pause.speech_end is None:
+            return "long" if _utterance(st) >= c.max_utterance_s else None
+        if pause.pause_ms >= c.hard_ms:
+            return "hard"
+        if self.arbitrator is None and pause.pause_ms >= c.pause_only_ms:
+            return "pause"
+        return None
 
     def _sure_end(self, st, pause) -> bool:
         sig = st.signals
@@ -103,3 +115,8 @@ class Endpointer:
         if sig is None or sig.closed_gap <= 0 or sig.last_prob < self.config.early_prob:
             return False
         return last.strip().endswith(SENTENCE_END)
+
+
+def _utterance(st) -> float:
+    """Seconds since the utterance's speech onset."""
+    return st.audio_end - (st.onset if st.onset is not None else st.utt_start / SAMPLE_RATE)

@@ -13,7 +13,7 @@ DEMO_CLIP = Path(__file__).parent / "data" / "beckett.wav"
 
 def _preempt_arg(p) -> None:
     p.add_argument("--no-preempt", action="store_true",
-                   help="a pass in flight finishes decoding even when a pause or end batch is waiting")
+                   help="a pass in flight runs to its end even when a pause or end batch is waiting")
 
 
 def _decoder_arg(p) -> None:

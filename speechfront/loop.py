@@ -177,8 +177,8 @@ class Conversation:
             self._step(b)
 
     def _waiting(self) -> bool:
-        """Asked by a pass between decoding steps: take in what the microphone captured meanwhile;
-        True once a pause batch waits (the pass then gives way to it)."""
+        """Asked by a pass between encoder blocks and decoding steps: take in what the microphone
+        captured meanwhile; True once a pause batch waits (the pass then gives way to it)."""
         try:
             self._take_in(0.0)
         except EOFError:

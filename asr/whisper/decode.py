@@ -21,13 +21,10 @@ from dataclasses import dataclass, field
 import torch
 
 from .load import LoadedModel
+from .model import Preempted
 from .tokenizer import TIME_PRECISION
 
 NEG_INF = float("-inf")
-
-
-class Preempted(Exception):
-    """Raised by decode when its `stop` callable says newer work is waiting."""
 
 
 @dataclass(frozen=True)

@@ -139,6 +139,10 @@ class DecoderBlock(nn.Module):
         return x + self.mlp(self.mlp_ln(x)), w
 
 
+class Preempted(Exception):
+    """Raised by the encoder or the decoder when its `stop` callable says newer work is waiting."""
+
+
 class Encoder(nn.Module):
     def __init__(self, dims: Dims):
         super().__init__()
@@ -149,13 +153,17 @@ class Encoder(nn.Module):
         self.blocks = nn.ModuleList(EncoderBlock(d, dims.n_audio_head) for _ in range(dims.n_audio_layer))
         self.ln = nn.LayerNorm(d)
 
-    def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        """mel (B, n_mels, 2T) with 2T <= 3000 -> states (B, T, d)."""
+    def forward(self, mel: torch.Tensor, stop=None) -> torch.Tensor:
+        """mel (B, n_mels, 2T) with 2T <= 3000 -> states (B, T, d).
+
+        stop: a callable asked before every block; True gives up (raises Preempted)."""
         x = F.gelu(self.conv2(F.gelu(self.conv1(mel)))).transpose(1, 2)
         if x.shape[1] > self.pos.shape[0]:
             raise ValueError(f"window of {x.shape[1]} encoder frames exceeds {self.pos.shape[0]}")
         x = x + self.pos[: x.shape[1]]
         for block in self.blocks:
+            if stop is not None and stop():
+                raise Preempted
             x = block(x)
         return self.ln(x)
 

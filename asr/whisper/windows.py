@@ -14,9 +14,9 @@ FRAME_SAMPLES = 2 * HOP  # samples per encoder frame
 
 
 def encode_windows(lm: LoadedModel, mel: LogMel, audios: list[np.ndarray], pad_seconds: float,
-                   full: bool = False) -> torch.Tensor:
+                   full: bool = False, stop=None) -> torch.Tensor:
     """Encoder states (B, T, d) of the windows, zero-padded to the longest plus
-    ``pad_seconds`` of silence (or to 30 s with ``full``)."""
+    ``pad_seconds`` of silence (or to 30 s with ``full``). ``stop``: see Encoder.forward."""
     longest = max(len(a) for a in audios)
     n = WINDOW if full else min(WINDOW, longest + int(pad_seconds * SAMPLE_RATE))
     n = math.ceil(n / FRAME_SAMPLES) * FRAME_SAMPLES
@@ -25,7 +25,7 @@ def encode_windows(lm: LoadedModel, mel: LogMel, audios: list[np.ndarray], pad_s
         x[i, : min(len(a), n)] = a[:n]
     dtype = next(lm.model.parameters()).dtype
     with torch.inference_mode():
-        return lm.model.encoder(mel(torch.from_numpy(x).to(lm.device)).to(dtype))
+        return lm.model.encoder(mel(torch.from_numpy(x).to(lm.device)).to(dtype), stop)
 
 
 def encoder_frames(samples: int) -> int:

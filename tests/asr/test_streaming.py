@@ -122,23 +122,37 @@ def _batches(audio, cut_s):
             for fs, ss in ((frames[:k], states[:k]), (frames[k:], states[k:]))]
 
 
-@pytest.mark.parametrize("accepts", [False, True])
-def test_a_pass_gives_way_to_a_waiting_pause_unless_its_turn_has_ended(lm, demo_audio, accepts):
+class _Accepts:
+    """An arbitrator that always says the turn is over."""
+
+    def prob(self, feats):
+        return [1.0 for _ in feats]
+
+
+@pytest.mark.parametrize("ender,after_encoder", [("never", False), ("never", True), ("rule", False),
+                                                 ("arbitrator", True)])
+def test_a_pass_gives_way_to_a_waiting_pause_unless_its_turn_ends(lm, demo_audio, ender, after_encoder):
+    """A pause batch waits from the start of the pass, or from the end of its encoder. The pass
+    gives way (in the encoder or the decoder) unless its turn ends: by a rule known before the
+    pass (here the pause rule), or by the arbitrator asked after the encoder."""
     from endpointing import EndpointConfig, Endpointer
 
-    never = EndpointConfig(pause_only_ms=1e9, hard_ms=1e9)
-    rule = Endpointer(EndpointConfig(pause_only_ms=0.0) if accepts else never, None)
+    never = EndpointConfig(pause_only_ms=1e9, hard_ms=1e9, threshold=2.0)
+    rule = {"never": Endpointer(never, None), "rule": Endpointer(EndpointConfig(pause_only_ms=0.0), None),
+            "arbitrator": Endpointer(EndpointConfig(hard_ms=1e9), _Accepts())}[ender]
     rec = StreamingRecognizer(lm, policy_factory=lambda: parse_policy("fixed:0"), endpointer=rule)
     audio = np.concatenate([np.zeros(4800, np.float32), demo_audio[:40000], np.zeros(9600, np.float32)])
     (b1, p1), (b2, p2) = _batches(audio, 3.3)
-    events = rec.step(b1, p1, lambda: 3.4, waiting=lambda: True)
+    waiting = (lambda: rec.streams["s0"].enc is not None) if after_encoder else (lambda: True)
+    events = rec.step(b1, p1, lambda: 3.4, waiting=waiting)
     finals = [normalize(e.text) for e in events if isinstance(e, Final)]
-    if accepts:  # the final needs this pass's words: no giving way
+    if ender != "never":  # the final needs this pass's words: no giving way
         assert finals == ["ever tried ever failed"] and rec.preempted == 0 and rec.passes == 1
         return
     st = rec.streams["s0"]
     assert events == [] and rec.preempted == 1 and rec.passes == 0
-    assert st.enc is not None and st.tentative == [] and st.last_pass == -1  # encoded, nothing decoded
+    assert (st.enc is not None) == after_encoder  # given up in the decoder, or before the encoder's end
+    assert st.tentative == [] and st.last_pass == -1
     events = rec.step(b2, p2, lambda: 3.7, waiting=lambda: False)  # the pass it gave way to
     shown = [e for e in events if isinstance(e, Partial)]
     assert rec.passes == 1 and normalize(shown[-1].committed + " " + shown[-1].tentative) == "ever tried ever failed"

@@ -76,12 +76,21 @@ def test_speech_withdraws_the_candidate():
 
 
 def test_hard_limit_and_max_utterance_always_end():
+    """...and must_end knows before any pass (the engine's pass then does not give way)."""
     ep = Endpointer(EndpointConfig(hard_ms=1500), Scripted([]))
+    assert ep.must_end(state(), pause(1500)) and not ep.must_end(state(), pause(1400))
     ended, events = ep.decide(state(), pause(1500), 3.1)
     assert ended and events[0].pass_ == 1 and events[0].accepted and events[0].prob is None
     ep = Endpointer(EndpointConfig(max_utterance_s=1.0), Scripted([]))
+    assert ep.must_end(state(), pause(0, speech=True))
     ended, events = ep.decide(state(), pause(0, speech=True), 2.0)
     assert ended and events[0].pass_ == 1
+    ep = Endpointer(EndpointConfig(max_utterance_s=5.0), Scripted([]))
+    assert not ep.must_end(state(), pause(0, speech=True))
+    assert ep.decide(state(), pause(0, speech=True), 2.0) == (False, [])
+    closed = state()
+    closed.closed = True
+    assert ep.must_end(closed, None) and not ep.must_end(state(), None)
 
 
 def test_sure_sentence_end_proposes_before_the_candidate_time():
@@ -100,8 +109,12 @@ def test_sure_sentence_end_proposes_before_the_candidate_time():
 def test_without_an_arbitrator_the_pause_rule_decides():
     ep = Endpointer(EndpointConfig(pause_only_ms=800), None)
     assert ep.decide(state(pass_end=1.9), pause(700), 2.2) == (False, [])
+    assert not ep.must_end(state(pass_end=1.9), pause(700)) and ep.must_end(state(pass_end=1.9), pause(810))
     ended, events = ep.decide(state(pass_end=1.9), pause(810), 2.3)
     assert ended and events[0].pass_ == 1
+    arb = Scripted([])  # with an arbitrator the same pause is its question, not a rule
+    assert not Endpointer(EndpointConfig(pause_only_ms=800), arb).must_end(state(pass_end=1.9), pause(810))
+    assert arb.asked == []
 
 
 def feats(seed, words=(5, 7)):
