@@ -129,8 +129,9 @@ class StreamingRecognizer:
         harness adds measured compute time; a live loop reads its clock).
         ``waiting()``: whether a pause or end batch is now waiting for the device; with
         ``config.preempt`` the pass then stops at its next encoder block or decoding step (its
-        words wait for that batch's pass), unless the end-pointer has just ended a turn, whose
-        final needs this pass's words.
+        words wait for that batch's pass), unless its turn ends here, by a rule known before the
+        pass (``Endpointer.must_end``) or by the arbitrator after the encoder: the final needs
+        this pass's words.
         """
         for sid, frames in batch.frames.items():
             st = self.state(sid)

@@ -8,9 +8,8 @@ measured compute time is added to the clock. Frames that arrive while the
 worker is busy wait and join the next batch; once a pause or end batch is
 waiting, the pass in flight stops at its next encoder block or decoding
 step (StreamingConfig.preempt). Every event carries the time it would reach
-the user. A run over a file is
-therefore fast and honest about latency; with compute_scale=0 its decisions
-do not depend on the machine.
+the user. A run over a file is therefore fast and honest about latency;
+with compute_scale=0 its decisions do not depend on the machine.
 """
 from __future__ import annotations
 
