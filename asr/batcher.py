@@ -90,8 +90,9 @@ class FrameBatcher:
 
 
 def merge(a: Batch, b: Batch) -> Batch:
-    """Two batches as one (frames that waited while the device was busy join the next pass)."""
+    """Two batches as one (frames that waited while the device was busy join the next pass).
+    It keeps the first's time, and a pause or end reason from either: it may end a turn."""
     frames = {k: list(v) for k, v in a.frames.items()}
     for k, v in b.frames.items():
         frames.setdefault(k, []).extend(v)
-    return Batch(frames, a.reason, a.time)
+    return Batch(frames, b.reason if b.reason in FLUSHES and a.reason not in FLUSHES else a.reason, a.time)

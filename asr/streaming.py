@@ -28,9 +28,10 @@ from .lookahead import DynamicLookahead, TentativeWord, word_key
 from .pause import PauseState
 from .results import Hypothesis
 from .whisper.align import align, split_words
-from .whisper.decode import DecodeOptions, Preempted, WindowDecoder
+from .whisper.decode import DecodeOptions, WindowDecoder
 from .whisper.features import LogMel
 from .whisper.load import LoadedModel
+from .whisper.model import Preempted
 from .whisper.windows import encode_windows, encoder_frames
 
 SENTENCE_END = (".", "?", "!")
@@ -154,16 +155,16 @@ class StreamingRecognizer:
             for st in todo:
                 early[st.id] = self.endpointer.decide(st, pauses.get(st.id), t_enc)
 
-        # a turn that ends at this batch needs this pass's words: no giving way then
-        must_end = any(self.endpointer.must_end(st, pauses.get(st.id)) for st in todo)
+        def stop() -> bool:  # an accepted endpoint needs this pass's words
+            return not any(e[0] for e in early.values()) and waiting()
 
-        def stop() -> bool:
-            return not must_end and not any(e[0] for e in early.values()) and waiting()
-
+        # nor does a pass give way when a rule ends its turn at this batch
+        gives_way = waiting is not None and self.config.preempt and \
+            not any(self.endpointer.must_end(st, pauses.get(st.id)) for st in todo)
         preempted = False
         if todo:
             try:
-                self._pass(todo, ask, stop if waiting is not None and self.config.preempt else None)
+                self._pass(todo, ask, stop if gives_way else None)
             except Preempted:
                 preempted = True
                 self.preempted += 1

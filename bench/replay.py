@@ -115,7 +115,6 @@ def replay(inputs: list[StreamInput], recognizer: StreamingRecognizer, pause: Pa
 
     events: list[Event] = []
     ready: dict[str, Batch] = {}  # per batcher key, waiting for the worker
-    flush_ready: set[str] = set()  # keys whose waiting batch holds a pause or end
     queued = 0  # emitted batches handed to `ready` so far
     free_at = 0.0
     compute = 0.0
@@ -131,7 +130,7 @@ def replay(inputs: list[StreamInput], recognizer: StreamingRecognizer, pause: Pa
             return start + compute_scale * (time.perf_counter() - t0)
 
         def waiting() -> bool:  # a pause or end batch has reached the device's queue by now
-            return bool(flush_ready) or next_flush[queued] <= clock()
+            return any(w.reason in FLUSHES for w in ready.values()) or next_flush[queued] <= clock()
 
         # the batch's own frames only, not later arrivals
         states = {s: [frame_state.pop((s, f.index)) for f in fs] for s, fs in b.frames.items()}
@@ -151,14 +150,11 @@ def replay(inputs: list[StreamInput], recognizer: StreamingRecognizer, pause: Pa
     def work(now: float) -> None:
         while ready and free_at <= now:  # oldest waiting batch first
             key = min(ready, key=lambda k: ready[k].time)
-            flush_ready.discard(key)
             run(ready.pop(key))
 
     for t, key, b in emitted:
         work(t)
         ready[key] = b if key not in ready else merge(ready[key], b)
-        if b.reason in FLUSHES:
-            flush_ready.add(key)
         queued += 1
         work(t)
     work(float("inf"))

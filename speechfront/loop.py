@@ -118,7 +118,6 @@ class Conversation:
         self._shown: set[int] = set()
         self._closing = False
         self._ready = None  # a batch waiting for its pass
-        self._flush_ready = False  # it holds a pause or end
         self._clock = 0.0  # capture time of the engine's last frame
 
     # -- the loop ------------------------------------------------------------------------
@@ -169,10 +168,9 @@ class Conversation:
     def _queue(self, b) -> None:
         if b is not None:
             self._ready = b if self._ready is None else merge(self._ready, b)
-            self._flush_ready = self._flush_ready or b.reason in FLUSHES
 
     def _run_ready(self) -> None:
-        b, self._ready, self._flush_ready = self._ready, None, False
+        b, self._ready = self._ready, None
         if b is not None:
             self._step(b)
 
@@ -183,7 +181,7 @@ class Conversation:
             self._take_in(0.0)
         except EOFError:
             pass  # the loop sees it on its next read
-        return self._flush_ready
+        return self._ready is not None and self._ready.reason in FLUSHES
 
     # -- microphone frames -------------------------------------------------------------------
 
@@ -251,7 +249,8 @@ class Conversation:
 
     def _step(self, b) -> None:
         states = {STREAM: [self._states.pop(g.index) for g in b.frames[STREAM]]}
-        events = [e for part, last in self.rec.split(b, states) for e in self.rec.step(part, last, self.devices.now, self._waiting)]
+        events = [e for part, last in self.rec.split(b, states)
+                  for e in self.rec.step(part, last, self.devices.now, self._waiting)]
         for e in events:
             self.events.append(e)
             if self.recorder is not None:

@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asr.batcher import BatcherConfig, FrameBatcher
+from asr.batcher import Batch, BatcherConfig, FrameBatcher, merge
 from asr.frames import FRAME_SAMPLES, Framer
 
 
@@ -85,6 +85,19 @@ def test_batcher_reasons():
     assert fb.tick(0.30).reason == "deadline"
     last = fr.close()[-1]
     assert fb.add(last, 0.4).reason == "end"
+
+
+def test_merged_batches_keep_every_frame_and_a_pause_or_end():
+    """A batch that waited for the device takes in the next; if either may end a turn, so may the
+    merged one (a pass in flight gives way to it)."""
+    f = Framer("a").push(np.zeros(480 * 4, np.float32))
+    g = Framer("b").push(np.zeros(480 * 2, np.float32))
+    deadline, pause = Batch({"a": f[:2]}, "deadline", 0.1), Batch({"a": f[2:], "b": g}, "pause", 0.2)
+    m = merge(deadline, pause)
+    assert [x.index for x in m.frames["a"]] == [0, 1, 2, 3] and len(m.frames["b"]) == 2
+    assert m.reason == "pause" and m.time == 0.1
+    assert merge(pause, deadline).reason == "pause" and merge(deadline, deadline).reason == "deadline"
+    assert merge(Batch({}, "end", 0.3), pause).reason == "end"
 
 
 def test_deadline_batch_takes_the_whole_block():
