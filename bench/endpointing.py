@@ -90,6 +90,7 @@ def save_decisions(path: Path, cases, offsets, decisions) -> None:
             t, end = float(d.t - off), float(c.end)  # numpy scalars are not JSON
             f.write(json.dumps({"case": c.id, "t": round(t, 3), "end": round(end, 3), "mid_turn": t < end,
                                 "pause_ms": round(float(d.pause_ms)), "prob": float(d.prob),
+                                "after_decoder": d.after_decoder,
                                 "text": d.text}) + "\n")
 
 
@@ -256,6 +257,11 @@ def main(args) -> int:
         label = "arbitrator" if name == "both" else f"arbitrator ({name} only)"
         curves[label] = [{"threshold": th} | score(cases, first_endpoints(cases, offsets, decisions, hard, probs, th))
                          for th in thresholds]
+        if name == "both":  # the same run as if a pass were asked about only after its encoder
+            once = [-1.0 if d.after_decoder else p for d, p in zip(decisions, probs)]
+            curves["arbitrator, asked once a pass"] = [
+                {"threshold": th} | score(cases, first_endpoints(cases, offsets, decisions, hard, once, th))
+                for th in thresholds]
     curves["silence (Silero pause tracker)"] = [{"ms": ms} | score(cases, fixed_silence(tracks, ms))
                                                 for ms in range(100, 1501, 100)]
     curves["Silero VADIterator"] = [{"ms": ms} | score(cases, silero_iterator(cases, ms)) for ms in range(100, 1501, 100)]

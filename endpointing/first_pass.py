@@ -9,7 +9,10 @@ an utterance of ``max_utterance_s`` always end the turn.
 Second pass: for each new recognizer pass while a candidate stands, the
 arbitrator reads that pass's encoder states, as soon as the encoder has run,
 and the transcript so far (the previous pass's: the decoder has not run yet),
-and gives the probability that the turn is over; under ``threshold`` the turn
+and gives the probability that the turn is over. Under ``threshold`` it is
+asked once more when that pass has decoded, with the same encoder states and
+the pass's own transcript (``reread``): the previous pass ran while the user
+was still speaking, and its last word is often cut off. Still under, the turn
 goes on and it is asked again on the next pass, as the pause grows. Without an
 arbitrator (no weights for the model, or ``arbitrator=False``) the turn ends
 at ``pause_only_ms`` of pause, the engine's old rule.
@@ -33,6 +36,7 @@ class EndpointConfig:
     max_utterance_s: float = 30.0  # so does this much speech
     threshold: float = 0.5  # arbitrator probability that accepts
     pause_only_ms: float = 1000.0  # the rule when there is no arbitrator
+    reread: bool = True  # a pass the arbitrator rejected is asked about again once it has decoded
 
 
 @dataclass
@@ -40,6 +44,7 @@ class _Turn:
     utt: int  # the StreamState.utt_start this belongs to
     first: float | None = None  # when the current candidate was proposed
     asked: float = -1.0  # audio end of the pass last asked about
+    reread: float = -1.0  # ... and of the pass last asked again, with its own transcript
 
 
 @dataclass
@@ -52,6 +57,7 @@ class Decision:
     prob: float
     features: Features
     text: str
+    after_decoder: bool = False  # asked again once the pass's own decoder had run
 
 
 @dataclass
@@ -63,8 +69,12 @@ class Endpointer:
     def __post_init__(self):
         self._turns: dict[str, _Turn] = {}
 
-    def decide(self, st, pause, t: float) -> tuple[bool, list[Endpoint]]:
-        """Should this stream's turn end now? ``st``: asr.streaming.StreamState; ``pause``: its PauseState."""
+    def decide(self, st, pause, t: float, again: bool = False) -> tuple[bool, list[Endpoint]]:
+        """Should this stream's turn end now? ``st``: asr.streaming.StreamState; ``pause``: its PauseState.
+
+        ``again``: the pass asked about after its encoder has now decoded, and the arbitrator said
+        no then; ask once more with the same encoder states and the pass's own transcript, which
+        no longer ends in a word the previous pass cut off while the user was still speaking."""
         if st.closed:
             return True, []
         if pause is None or not st.in_speech:
@@ -84,13 +94,17 @@ class Endpointer:
         c = self.config
         if turn.first is None and (pause.pause_ms >= c.candidate_ms or self._sure_end(st, pause)):
             turn.first = t
-        if turn.first is None or st.enc is None or st.enc_end <= turn.asked or st.enc_end < pause.speech_end:
+        if again:
+            if not c.reread or turn.first is None or turn.asked != st.enc_end or turn.reread >= st.enc_end:
+                return False, []
+            turn.reread = st.enc_end
+        elif turn.first is None or st.enc is None or st.enc_end <= turn.asked or st.enc_end < pause.speech_end:
             return False, []  # no candidate, or no pass since the last question that saw the pause
         turn.asked = st.enc_end
         feats = from_state(st, pause.pause_ms, _utterance(st))
         prob = self.arbitrator.prob([feats])[0]
         if self.on_decision is not None:
-            self.on_decision(Decision(st.id, t, pause.pause_ms, pause.speech_end, prob, feats, transcript(st)))
+            self.on_decision(Decision(st.id, t, pause.pause_ms, pause.speech_end, prob, feats, transcript(st), again))
         accepted = prob >= c.threshold
         return accepted, [Endpoint(st.id, t, pause.speech_end, 2, accepted, prob, turn.first)]
 

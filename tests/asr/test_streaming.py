@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from asr.events import Final, Partial, to_json
+from asr.events import Endpoint, Final, Partial, to_json
 from asr.lookahead import parse_policy
 from asr.streaming import StreamingRecognizer, _loop_start
 from bench.replay import StreamInput, replay
@@ -156,6 +156,33 @@ def test_a_pass_gives_way_to_a_waiting_pause_unless_its_turn_ends(lm, demo_audio
     events = rec.step(b2, p2, lambda: 3.7, waiting=lambda: False)  # the pass it gave way to
     shown = [e for e in events if isinstance(e, Partial)]
     assert rec.passes == 1 and normalize(shown[-1].committed + " " + shown[-1].tentative) == "ever tried ever failed"
+
+
+class _WantsWords:
+    """An arbitrator that says the turn is over only once the transcript has words."""
+
+    def prob(self, feats):
+        return [0.0 if f.numeric[-1] else 1.0 for f in feats]  # the last numeric feature: no words
+
+
+@pytest.mark.parametrize("reread", [True, False])
+def test_a_rejected_pass_is_asked_again_with_its_own_words(lm, demo_audio, reread):
+    """Asked after its encoder, the utterance's first pass has no transcript yet and is rejected;
+    asked again once it has decoded, its own words end the turn at this pass."""
+    from endpointing import EndpointConfig, Endpointer
+
+    ep = Endpointer(EndpointConfig(hard_ms=1e9, early_prob=2.0, reread=reread), _WantsWords())
+    rec = StreamingRecognizer(lm, policy_factory=lambda: parse_policy("fixed:0"), endpointer=ep)
+    audio = np.concatenate([np.zeros(4800, np.float32), demo_audio[:40000], np.zeros(9600, np.float32)])
+    (b1, p1), _ = _batches(audio, 3.3)
+    events = rec.step(b1, p1, lambda: 3.4)
+    asked = [e for e in events if isinstance(e, Endpoint)]
+    finals = [normalize(e.text) for e in events if isinstance(e, Final)]
+    if reread:
+        assert [(e.accepted, e.prob) for e in asked] == [(False, 0.0), (True, 1.0)]
+        assert finals == ["ever tried ever failed"]
+    else:
+        assert [(e.accepted, e.prob) for e in asked] == [(False, 0.0)] and finals == []
 
 
 def test_without_preempt_a_pass_always_decodes(lm, demo_audio):

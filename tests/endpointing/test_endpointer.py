@@ -65,6 +65,26 @@ def test_candidate_then_ask_once_per_pass_until_accepted():
     assert d["type"] == "endpoint" and d["pass"] == 2 and d["first_pass"] == 1.62 and d["prob"] == 0.9
 
 
+def test_a_rejected_pass_is_asked_again_once_after_its_decoder():
+    arb = Scripted([0.2, 0.9])
+    ep = Endpointer(EndpointConfig(candidate_ms=100, early_prob=2.0, threshold=0.5), arb)
+    st = state(pass_end=1.4, text=" Turn on the")
+    assert ep.decide(st, pause(120), 1.62, again=True) == (False, [])  # nothing asked about this pass yet
+    encoded(st, 1.62)
+    assert not ep.decide(st, pause(120), 1.70)[0]
+    st.words = [CommittedWord(" Turn on the lights.", 0.3, 1.4, 1.8)]  # its decoder has run
+    ended, events = ep.decide(st, pause(120), 1.80, again=True)
+    assert ended and events[0].prob == 0.9 and events[0].first_pass == 1.62
+    assert arb.asked[1].enc is not arb.asked[0].enc and np.array_equal(arb.asked[1].enc, arb.asked[0].enc)
+    assert not np.array_equal(arb.asked[1].words, arb.asked[0].words)  # read its own last words
+    assert ep.decide(st, pause(120), 1.85, again=True) == (False, [])  # once a pass
+    assert len(arb.asked) == 2
+    off = Endpointer(EndpointConfig(candidate_ms=100, early_prob=2.0, reread=False), Scripted([0.2]))
+    st = state(pass_end=1.62)
+    assert not off.decide(st, pause(120), 1.70)[0]
+    assert off.decide(st, pause(120), 1.80, again=True) == (False, []) and len(off.arbitrator.asked) == 1
+
+
 def test_speech_withdraws_the_candidate():
     ep = Endpointer(EndpointConfig(candidate_ms=100, early_prob=2.0), Scripted([0.1, 0.1]))
     st = state(pass_end=1.7)
