@@ -177,7 +177,7 @@ class StreamingRecognizer:
                 events += self._commit(st, t, final=False)
             ended, endpoints = early.pop(sid) if sid in early else self.endpointer.decide(st, p, t)
             if endpoints and not ended and st in todo and not preempted:  # the arbitrator said no
-                ended, more = self.endpointer.decide(st, p, t, again=True)  # before this pass's words
+                ended, more = self.endpointer.decide(st, p, t, again=True)  # now with this pass's words
                 endpoints = endpoints + more
             events += endpoints
             if ended and (st.words or st.tentative):

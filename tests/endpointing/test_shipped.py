@@ -46,8 +46,9 @@ def test_shipped_arbitrator_tells_ends_from_mid_sentence_pauses(lm, dev_manifest
     assert r["auc"] >= 0.85, r
 
 
-def test_the_arbitrator_is_asked_before_the_passs_decoder(lm, demo_audio):
-    """It reads the new pass's encoder states while the transcript is still the previous pass's."""
+def test_the_arbitrator_is_asked_before_the_passs_decoder_and_again_after(lm, demo_audio):
+    """It reads the new pass's encoder states while the transcript is still the previous pass's;
+    when it says no, it is asked once more about that pass, with the pass's own transcript."""
     seen = []
 
     class Spy:
@@ -60,6 +61,12 @@ def test_the_arbitrator_is_asked_before_the_passs_decoder(lm, demo_audio):
     audio = np.concatenate([demo_audio[:48000], np.zeros(24000, np.float32)])
     r = replay([StreamInput("s0", audio)], rec, compute_scale=0.0)
     assert seen and r.events
+    firsts = {}
     for enc_end, text_end, passes in seen:
-        assert text_end is None or text_end < enc_end  # the decoder of the asked pass has not run
-    assert rec.passes > seen[-1][2]  # and it did run after the question
+        firsts.setdefault(enc_end, (text_end, passes))
+    assert len(seen) == 2 * len(firsts)  # every pass asked about twice (none gave way: no compute time)
+    for enc_end, text_end, passes in seen:
+        if (text_end, passes) == firsts[enc_end]:  # before the decoder of the asked pass
+            assert text_end is None or text_end < enc_end
+        else:  # after it, and before the next pass
+            assert text_end == enc_end and passes == firsts[enc_end][1] + 1
