@@ -7,7 +7,8 @@ its own is left out (every system cuts it) and named in the report. Latency
 is measured from the acoustic end of speech. The arbitrator runs inside the
 streaming engine, replayed on the audio clock with its compute time (one
 stream, dynamic lookahead); every decision is traced, so thresholds are swept
-afterwards from the same run.
+afterwards from the same run, and the curve of an arbitrator asked only once a
+pass (before the decoder) comes from the same trace without the second questions.
 Peers see the same audio: fixed silence after our Silero pause tracker,
 Silero VAD's own iterator (min_silence_duration_ms swept), and pipecat's
 smart-turn v3.2 (asked once the pause tracker reports 200 ms of pause, as
