@@ -173,10 +173,11 @@ class StreamingRecognizer:
         for sid in batch.frames:
             st = self.streams[sid]
             p = pauses.get(sid)
-            if st in todo and not preempted:
+            decoded = st in todo and not preempted
+            if decoded:
                 events += self._commit(st, t, final=False)
             ended, endpoints = early.pop(sid) if sid in early else self.endpointer.decide(st, p, t)
-            if endpoints and not ended and st in todo and not preempted:  # the arbitrator said no
+            if endpoints and not ended and decoded:  # the arbitrator said no
                 ended, more = self.endpointer.decide(st, p, t, again=True)  # now with this pass's words
                 endpoints = endpoints + more
             events += endpoints
