@@ -1,5 +1,10 @@
 """LTTS benchmark: round-trip WER (LTTS → recognizer), real-time factor and time to first audio,
-against piper-tts's own pipeline on the same voice and sentences, in the same run."""
+against piper-tts's own pipeline on the same voice and sentences, in the same run.
+
+The voice draws fresh noise on every call, so one pass over 100 sentences moves by a point of WER
+from draw to draw: `draws` renders the sentences that many times. The same recognizer on the dev
+set's own recordings of those sentences gives the round trip's reference (what a human reader's
+audio loses), and `rerank` scores each transcript's N-best with the LLM too, on the same audio."""
 from __future__ import annotations
 
 import json
@@ -30,10 +35,25 @@ STYLE_CYCLE = ("excited", "calm", "sad", "whisper", "slow", "fast", "loud", "sof
 
 def sentences(manifest: Path, n: int) -> list[str]:
     """`n` dev-set reference texts spread evenly over the read clips, markup removed."""
-    texts = [re.sub(r"<[^<>]*>", " ", it.text) for it in load_manifest(manifest) if it.kind == "read"]
-    texts = [" ".join(t.split()) for t in texts if len(t.split()) >= 3]
-    step = max(len(texts) // n, 1)
-    return texts[::step][:n]
+    return [text for text, _ in recorded(manifest, n)]
+
+
+def recorded(manifest: Path, n: int) -> list[tuple[str, Path]]:
+    """`sentences` with the dev clip that reads each one."""
+    items = [(" ".join(re.sub(r"<[^<>]*>", " ", it.text).split()), it.audio)
+             for it in load_manifest(manifest) if it.kind == "read"]
+    items = [(t, a) for t, a in items if len(t.split()) >= 3]
+    step = max(len(items) // n, 1)
+    return items[::step][:n]
+
+
+def read_16k(path: Path) -> np.ndarray:
+    import soundfile as sf
+    import soxr
+
+    x, sr = sf.read(path, dtype="float32", always_2d=True)
+    x = x.mean(axis=1)
+    return (soxr.resample(x, sr, 16000) if sr != 16000 else x).astype(np.float32)
 
 
 def styled(text: str, style: str) -> str:
@@ -63,7 +83,8 @@ def piper_peer(voice_path: Path):
     return lambda text: (c.audio_float_array for c in voice.synthesize(text)), voice.config.sample_rate
 
 
-def run(manifest: Path, n: int = 100, threads: int = 2, quiet: bool = False, asr_model: str = "tiny.en") -> dict:
+def run(manifest: Path, n: int = 100, threads: int = 2, quiet: bool = False, asr_model: str = "tiny.en",
+        draws: int = 1, rerank: bool = False) -> dict:
     import torch
 
     from asr.recognizer import Recognizer, RecognizerConfig
@@ -71,8 +92,18 @@ def run(manifest: Path, n: int = 100, threads: int = 2, quiet: bool = False, asr
     from tts.voice import default_voice_path
 
     torch.set_num_threads(threads)
-    texts = sentences(manifest, n)
+    pairs = recorded(manifest, n)
     recognizer = Recognizer(RecognizerConfig(model=asr_model, device="cpu", threads=threads))
+    reranker = None
+    if rerank:
+        from asr.rerank import Reranker
+
+        reranker = Reranker(device="cpu")
+
+    def hear(audio: np.ndarray) -> dict:
+        t = recognizer.transcribe(audio, 16000)
+        return {"hyp": t.text, **({"hyp_reranked": reranker.rerank_transcript(t).text} if reranker else {})}
+
     synth = Synthesizer(threads=threads)
     peer, peer_rate = piper_peer(default_voice_path())
     peer("Hello.")  # its first onnxruntime run is slow too
@@ -81,37 +112,47 @@ def run(manifest: Path, n: int = 100, threads: int = 2, quiet: bool = False, asr
         "piper-tts": (peer, peer_rate),
     }
     rows = {k: [] for k in ("ours", "piper-tts", "ours_styled", "replies", "replies_piper-tts", "replies_styled")}
+    rows["recorded"] = [{"text": text, "input": str(path), "style": "", "draw": 0, **hear(read_16k(path))}
+                        for text, path in tqdm(pairs, desc="dev recordings", disable=quiet, file=sys.stderr)]
     # (row key for dev sentences, for replies) of each (system, styled) pass
     keys = {("ours", False): ("ours", "replies"), ("piper-tts", False): ("piper-tts", "replies_piper-tts"),
             ("ours", True): ("ours_styled", "replies_styled")}
-    work = [(text, i, 0) for i, text in enumerate(texts)] + [(text, i, 1) for i, text in enumerate(REPLIES)]
-    for text, i, group in tqdm(work, desc="tts round trip", disable=quiet, file=sys.stderr):
+    work = ([(text, i, 0, d) for d in range(draws) for i, (text, _) in enumerate(pairs)]
+            + [(text, i, 1, 0) for i, text in enumerate(REPLIES)])
+    for text, i, group, draw in tqdm(work, desc="tts round trip", disable=quiet, file=sys.stderr):
         style = STYLE_CYCLE[i % len(STYLE_CYCLE)]
         for system, with_style in keys:
             t = styled(text, style) if with_style else text
             make, rate = systems[system]
             audio, first, total = timed(make(t))
-            hyp = recognizer.transcribe(loopback(audio, rate), 16000).text
             rows[keys[system, with_style][group]].append({
-                "text": text, "input": t, "style": style if with_style else "", "hyp": hyp,
-                "first_s": first, "synth_s": total, "audio_s": len(audio) / rate})
+                "text": text, "input": t, "style": style if with_style else "", "draw": draw,
+                **hear(loopback(audio, rate)), "first_s": first, "synth_s": total, "audio_s": len(audio) / rate})
     return report(rows, asr_model)
+
+
+def _wer(rs: list[dict], hyp: str = "hyp") -> float:
+    return corpus_wer([r["text"] for r in rs], [r[hyp] for r in rs])
 
 
 def report(rows: dict, asr_model: str) -> dict:
     out = {"asr_model": asr_model}
     for key, rs in rows.items():
-        refs, hyps = [r["text"] for r in rs], [r["hyp"] for r in rs]
+        out[key] = {"sentences": len(rs), "wer": _wer(rs),
+                    "wer_by_draw": [_wer([r for r in rs if r["draw"] == d]) for d in sorted({r["draw"] for r in rs})]}
+        if "hyp_reranked" in rs[0]:
+            out[key]["wer_reranked"] = _wer(rs, "hyp_reranked")
+        if key == "recorded":  # the dev set's own audio: nothing synthesized
+            continue
         first = np.array([r["first_s"] for r in rs]) * 1000
-        out[key] = {"sentences": len(rs), "wer": corpus_wer(refs, hyps),
-                    "rtf": sum(r["synth_s"] for r in rs) / max(sum(r["audio_s"] for r in rs), 1e-9),
-                    "first_audio_ms_p50": float(np.percentile(first, 50)),
-                    "first_audio_ms_p90": float(np.percentile(first, 90))}
-        if key.endswith("styled"):  # each style against the plain rendering of the same sentences
-            plain = {r["text"]: r["hyp"] for r in rows[key.replace("_styled", "") if key != "ours_styled" else "ours"]}
+        out[key].update({"rtf": sum(r["synth_s"] for r in rs) / max(sum(r["audio_s"] for r in rs), 1e-9),
+                         "first_audio_ms_p50": float(np.percentile(first, 50)),
+                         "first_audio_ms_p90": float(np.percentile(first, 90))})
+        if key.endswith("styled"):  # each style against the plain rendering of the same sentences and draw
+            plain = {(r["text"], r["draw"]): r["hyp"] for r in rows[key.replace("_styled", "") if key != "ours_styled" else "ours"]}
             out[key]["wer_by_style"] = {
-                s: {"styled": corpus_wer([r["text"] for r in mine], [r["hyp"] for r in mine]),
-                    "plain": corpus_wer([r["text"] for r in mine], [plain[r["text"]] for r in mine])}
+                s: {"styled": _wer(mine),
+                    "plain": corpus_wer([r["text"] for r in mine], [plain[r["text"], r["draw"]] for r in mine])}
                 for s in STYLE_CYCLE for mine in [[r for r in rs if r["style"] == s]] if mine}
     out["ratios_vs_piper_tts"] = {"rtf": out["ours"]["rtf"] / out["piper-tts"]["rtf"],
                                   "first_audio_p50": out["ours"]["first_audio_ms_p50"]
@@ -126,12 +167,22 @@ def main(args) -> int:
     if not Path(args.manifest).is_file():
         print(f"speechfront bench tts: no dev set at {args.manifest}", file=sys.stderr)
         return 2
-    res = run(args.manifest, args.sentences, args.threads, args.quiet, args.asr_model)
-    print(f"round trip through the recognizer {args.asr_model}")
-    for key in ("ours", "ours_styled", "piper-tts", "replies", "replies_styled", "replies_piper-tts"):
+    if args.draws < 1 or args.sentences < 1:
+        print("speechfront bench tts: --draws and --sentences must be at least 1", file=sys.stderr)
+        return 2
+    res = run(args.manifest, args.sentences, args.threads, args.quiet, args.asr_model, args.draws, args.rerank)
+    print(f"round trip through the recognizer {args.asr_model}" + (", then the LLM reranker" if args.rerank else ""))
+    for key in ("recorded", "ours", "ours_styled", "piper-tts", "replies", "replies_styled", "replies_piper-tts"):
         r = res[key]
-        print(f"{key:18s} sentences {r['sentences']:4d}  WER {r['wer']:5.2f} %  RTF {r['rtf']:.3f}  "
-              f"first audio P50 {r['first_audio_ms_p50']:.0f} ms  P90 {r['first_audio_ms_p90']:.0f} ms")
+        line = f"{key:18s} sentences {r['sentences']:4d}  WER {r['wer']:5.2f} %"
+        if len(r["wer_by_draw"]) > 1:
+            line += " (draws " + " ".join(f"{w:.2f}" for w in r["wer_by_draw"]) + ")"
+        if "wer_reranked" in r:
+            line += f"  reranked {r['wer_reranked']:5.2f} %"
+        if "rtf" in r:
+            line += (f"  RTF {r['rtf']:.3f}  first audio P50 {r['first_audio_ms_p50']:.0f} ms"
+                     f"  P90 {r['first_audio_ms_p90']:.0f} ms")
+        print(line)
     print("WER by style, styled / plain on the same sentences: " + ", ".join(
         f"{k} {v['styled']:.1f}/{v['plain']:.1f}" for k, v in res["ours_styled"]["wer_by_style"].items()))
     q = res["ratios_vs_piper_tts"]

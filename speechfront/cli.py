@@ -85,6 +85,8 @@ def _bench_tts_args(p) -> None:
     p.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
     p.add_argument("--sentences", type=int, default=100, help="dev-set sentences (default 100)")
     p.add_argument("--asr-model", default="tiny.en", choices=("tiny.en", "base"), help="the recognizer that listens")
+    p.add_argument("--draws", type=int, default=1, help="render the dev sentences this many times (the voice is random)")
+    p.add_argument("--rerank", action="store_true", help="also rerank each transcript's N-best with the LLM")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--json", default="bench-results/tts.json")
