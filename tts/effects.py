@@ -1,11 +1,13 @@
 """Local pitch, rate, gain and whisper changes, done in the WORLD vocoder's domain.
 
-WORLD splits speech into F0, spectral envelope and aperiodicity every 5 ms. Pitch is changed by
+WORLD splits speech into F0, spectral envelope and aperiodicity every 2.5 ms. Pitch is changed by
 scaling F0 with the envelope (the formants) kept, which is a real pitch shift, not a change of
 playback speed; a local rate change resamples the frame sequence; a whisper is the same envelope
 excited by noise only (F0 set to zero). Curves are smoothed so changes have no clicks.
 
-Re-synthesis is not free: it costs about 1.5-2.5 points of round-trip WER on this voice (README).
+Re-synthesis is not free: it costs round-trip WER on this voice, less with shorter frames (5 ms
+frames lost about 0.9 point more than 2.5 ms on the moods, 1 ms about 0.5 less again but at 2.5
+times the cost; README).
 TD-PSOLA was tried instead: better WER, but on VITS output (irregular periods) it undershot
 pitch shifts by 0.5-2 semitones and varied from draw to draw, so styles did not reliably do
 what they claim.
@@ -21,7 +23,8 @@ from functools import lru_cache
 
 import numpy as np
 
-FRAME_MS = 5.0
+FRAME_MS = 2.5
+TIDY_MS = 25.0  # F0 median filter span
 RAMP_MS = 30.0
 MARGIN_MS = 80.0  # vocoded audio around a local change
 FADE_MS = 10.0  # crossfade between blocks
@@ -106,7 +109,7 @@ def _ms(ms: float, sr: int) -> int:
 def _cuts(x: np.ndarray, a: int, b: int, voc: list[Local], sr: int) -> list[int]:
     """Block boundaries inside [a, b): near FIRST_BLOCK_MS, then every BLOCK_MS, each at the
     quietest 5 ms frame within 100 ms, never where a rate change (with its context) would be split."""
-    hop, reach, least = _ms(FRAME_MS, sr), _ms(100, sr), _ms(150, sr)
+    hop, reach, least = _ms(5.0, sr), _ms(100, sr), _ms(150, sr)
     guard = _ms(CONTEXT_MS + RAMP_MS, sr) + _ms(FADE_MS, sr)
     stretched = [(c.start - guard, c.end + guard) for c in voc if c.stretch != 1.0]
     cuts, target = [], a + _ms(FIRST_BLOCK_MS, sr)
@@ -171,7 +174,7 @@ def _vocode(audio: np.ndarray, sr: int, changes: list[Local]) -> tuple[np.ndarra
 
 
 def _tidy_f0(f0: np.ndarray) -> np.ndarray:
-    """Fold octave jumps back towards the median F0 and median-filter over 25 ms. DIO halves or
+    """Fold octave jumps back towards the median F0 and median-filter over TIDY_MS. DIO halves or
     doubles F0 on some VITS frames; re-synthesized, those frames sound an octave off."""
     v = f0 > 0
     if not v.any():
@@ -179,7 +182,8 @@ def _tidy_f0(f0: np.ndarray) -> np.ndarray:
     f0, med = f0.copy(), np.median(f0[v])
     f0[v & (f0 < 0.7 * med)] *= 2.0
     f0[v & (f0 > 1.6 * med)] /= 2.0
-    win = np.lib.stride_tricks.sliding_window_view(np.pad(np.where(v, f0, np.nan), 2, mode="edge"), 5)
+    half = max(int(TIDY_MS / FRAME_MS) // 2, 1)
+    win = np.lib.stride_tricks.sliding_window_view(np.pad(np.where(v, f0, np.nan), half, mode="edge"), 2 * half + 1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-unvoiced windows give NaN, masked below
         smooth = np.nanmedian(win, axis=1)
