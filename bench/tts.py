@@ -47,15 +47,6 @@ def recorded(manifest: Path, n: int) -> list[tuple[str, Path]]:
     return items[::step][:n]
 
 
-def read_16k(path: Path) -> np.ndarray:
-    import soundfile as sf
-    import soxr
-
-    x, sr = sf.read(path, dtype="float32", always_2d=True)
-    x = x.mean(axis=1)
-    return (soxr.resample(x, sr, 16000) if sr != 16000 else x).astype(np.float32)
-
-
 def styled(text: str, style: str) -> str:
     if style != "emphasis":
         return f"[{style}] {text}"
@@ -87,6 +78,7 @@ def run(manifest: Path, n: int = 100, threads: int = 2, quiet: bool = False, asr
         draws: int = 1, rerank: bool = False) -> dict:
     import torch
 
+    from asr.audio import read_audio
     from asr.recognizer import Recognizer, RecognizerConfig
     from tts.synth import Synthesizer, loopback
     from tts.voice import default_voice_path
@@ -112,7 +104,7 @@ def run(manifest: Path, n: int = 100, threads: int = 2, quiet: bool = False, asr
         "piper-tts": (peer, peer_rate),
     }
     rows = {k: [] for k in ("ours", "piper-tts", "ours_styled", "replies", "replies_piper-tts", "replies_styled")}
-    rows["recorded"] = [{"text": text, "input": str(path), "style": "", "draw": 0, **hear(read_16k(path))}
+    rows["recorded"] = [{"text": text, "input": str(path), "style": "", "draw": 0, **hear(read_audio(path))}
                         for text, path in tqdm(pairs, desc="dev recordings", disable=quiet, file=sys.stderr)]
     # (row key for dev sentences, for replies) of each (system, styled) pass
     keys = {("ours", False): ("ours", "replies"), ("piper-tts", False): ("piper-tts", "replies_piper-tts"),
