@@ -33,13 +33,9 @@ REPLIES = (
 STYLE_CYCLE = ("excited", "calm", "sad", "whisper", "slow", "fast", "loud", "soft", "emphasis")
 
 
-def sentences(manifest: Path, n: int) -> list[str]:
-    """`n` dev-set reference texts spread evenly over the read clips, markup removed."""
-    return [text for text, _ in recorded(manifest, n)]
-
-
 def recorded(manifest: Path, n: int) -> list[tuple[str, Path]]:
-    """`sentences` with the dev clip that reads each one."""
+    """`n` dev-set reference texts spread evenly over the read clips, markup removed, each with
+    the dev clip that reads it."""
     items = [(" ".join(re.sub(r"<[^<>]*>", " ", it.text).split()), it.audio)
              for it in load_manifest(manifest) if it.kind == "read"]
     items = [(t, a) for t, a in items if len(t.split()) >= 3]
@@ -141,7 +137,7 @@ def report(rows: dict, asr_model: str) -> dict:
                          "first_audio_ms_p50": float(np.percentile(first, 50)),
                          "first_audio_ms_p90": float(np.percentile(first, 90))})
         if key.endswith("styled"):  # each style against the plain rendering of the same sentences and draw
-            plain = {(r["text"], r["draw"]): r["hyp"] for r in rows[key.replace("_styled", "") if key != "ours_styled" else "ours"]}
+            plain = {(r["text"], r["draw"]): r["hyp"] for r in rows[key.removesuffix("_styled")]}
             out[key]["wer_by_style"] = {
                 s: {"styled": _wer(mine),
                     "plain": corpus_wer([r["text"] for r in mine], [plain[r["text"], r["draw"]] for r in mine])}

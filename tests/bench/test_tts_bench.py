@@ -15,7 +15,7 @@ def test_bench_tts_small(dev_manifest, tmp_path, capsys, monkeypatch):
             "--quiet", "--json", str(out)]
     assert main(args) == 0
     r = json.loads(out.read_text())
-    texts = bench_tts.sentences(dev_manifest, 3)
+    texts = [t for t, _ in bench_tts.recorded(dev_manifest, 3)]
     assert [x["text"] for x in r["rows"]["recorded"]] == texts
     for key in ("ours", "ours_styled", "piper-tts"):
         rows = r["rows"][key]
