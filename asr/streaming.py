@@ -402,7 +402,10 @@ def _loop_start(tentative: list[str], committed: list[str], longest: int = 20) -
 
     Whisper, near the end of a window, may repeat what it just said ("fail better
     fail better") or start the sentence again: a tandem repeat of 3+ words (2 at
-    the very end), or a repeat of the window's first four words, marks the cut.
+    the very end), or a copy of the window's first 4+ words that runs to the end
+    of the hypothesis (its last word may be cut short), marks the cut. Speech
+    repeats openings too ("it was the age of wisdom, it was the age of
+    foolishness"), but goes on differently.
     """
     keys = committed + tentative
     c = len(committed)
@@ -411,9 +414,19 @@ def _loop_start(tentative: list[str], committed: list[str], longest: int = 20) -
             # two words may repeat in real speech ("again, fail again, fail"); a loop runs to the end
             if i - n >= 0 and keys[i:i + n] == keys[i - n:i] and (n >= 3 or i + n == len(keys)):
                 return i - c
-        if i >= 4 and len(keys) >= i + 4 and keys[i:i + 4] == keys[:4]:
+        if _restarts(keys, i):
             return i - c
     return len(tentative)
+
+
+def _restarts(keys: list[str], i: int) -> bool:
+    """keys[i:] is the opening keys[:...] again, to the end."""
+    copy = keys[i:]
+    m = len(copy)
+    if m < 4 or m > i or copy[:-1] != keys[: m - 1]:
+        return False
+    last = copy[-1].rstrip("-.…")
+    return bool(last) and keys[m - 1].startswith(last)
 
 
 def _text(words: list[CommittedWord]) -> str:

@@ -61,6 +61,15 @@ def test_loop_guard():
     assert _loop_start(["fail", "better", "fail", "better"], ["fail", "again"]) == 2
     assert _loop_start(["lace", "was", "of", "a", "the", "lace", "was", "of", "a"], ["the"]) == 4
     assert _loop_start(["try", "again", "fail", "again", "fail", "better"], ["no", "matter"]) == 6
+    assert _loop_start(["it", "was", "a", "large", "canoe", "it", "was", "a", "lar-"], []) == 5  # cut short
+
+
+def test_loop_guard_lets_speech_repeat_its_opening():
+    """Dickens, not a loop: the window's first words come again and the sentence goes on
+    differently (cutting there lost "it was the season of darkness" on the dev set)."""
+    said = "it was the season of light it was the season of darkness".split()
+    assert _loop_start(said[6:], said[:6]) == 6
+    assert _loop_start(said[6:-1], said[:6]) == 0  # until "darkness" is heard it looks like one
 
 
 def test_per_stream_batching_keeps_every_frame(lm, demo_audio):
