@@ -11,7 +11,8 @@ still tracks what it saw).
 - ``DynamicLookahead``: a word commits as soon as it is stable: the same word
   in the previous pass, which had less right context, with a token probability
   over a threshold and 200 ms of audio after it; a word that stays uncertain
-  waits, up to ``max_ms`` of right context.
+  waits, up to ``max_ms`` of right context, and then commits once two passes
+  agree on it.
 - ``LocalAgreement(n=2)``: whisper_streaming's policy, the peer: decode every
   ``interval`` seconds and commit the longest prefix that the last two passes
   agree on.
@@ -45,6 +46,11 @@ class TentativeWord:
         return word_key(self.text)
 
     @property
+    def attached(self) -> bool:
+        """No space before it: the rest of the word before ("mid" "-stream", "re" "-")."""
+        return not self.text.startswith(" ")
+
+    @property
     def open(self) -> bool:
         """Whisper marks a word cut off at the window's end with '...' or '-'."""
         t = self.text.strip()
@@ -68,7 +74,7 @@ class FixedLookahead:
         n = 0
         while n < _cap(words, limit) and words[n].hold + self.ms / 1000 <= audio_end and not words[n].open:
             n += 1
-        return n
+        return _whole(words, n)
 
 
 class DynamicLookahead:
@@ -76,14 +82,17 @@ class DynamicLookahead:
     ``stable_ms`` of audio arrived, its tokens are confident and ``right_ms`` of
     audio follows it (a word cut by the window's end, "a" of "a superior", is
     often read as another word until the next one is heard); an uncertain word
-    waits until ``max_ms`` of audio follows it."""
+    waits until ``max_ms`` of audio follows it, and it too must have held (one pass's
+    reading of it committed "Street out they swam"). Nothing commits before
+    ``min_speech_ms`` of audio follows the utterance's onset (see FixedLookahead)."""
 
     def __init__(self, threshold: float = 0.5, stable_ms: float = 200.0, max_ms: float = 1200.0,
-                 right_ms: float = 200.0):
+                 right_ms: float = 200.0, min_speech_ms: float = 0.0):
         self.threshold = threshold
         self.stable_ms = stable_ms
         self.max_ms = max_ms
         self.right_ms = right_ms
+        self.min_speech_s = min_speech_ms / 1000
         self.interval = 0.0
         self.name = "dynamic"
         self._prev: list[tuple[str, float]] = []  # (key, time since which it has held)
@@ -102,10 +111,11 @@ class DynamicLookahead:
                 break
             held = (audio_end - since[i]) * 1000
             right = (audio_end - w.hold) * 1000
-            if (held >= self.stable_ms and w.prob >= self.threshold and right >= self.right_ms) or right >= self.max_ms:
+            if held >= self.stable_ms and (w.prob >= self.threshold and right >= self.right_ms or right >= self.max_ms):
                 n = i + 1
             else:
                 break
+        n = _whole(words, n)
         self._prev = [(w.key, t) for w, t in zip(words[n:], since[n:])]
         return n
 
@@ -125,8 +135,17 @@ class LocalAgreement:
         n = 0
         while n < min(_cap(words, limit), len(self._prev)) and words[n].key == self._prev[n].key and not words[n].open:
             n += 1
+        n = _whole(words, n)
         self._prev = list(words[n:])
         return n
+
+
+def _whole(words: list[TentativeWord], n: int) -> int:
+    """n, less the words whose rest is still uncommitted: committing "mid" alone left the
+    next pass free to drop "-stream" (the forced prefix read "in mid", it went on "searching")."""
+    while 0 < n < len(words) and words[n].attached:
+        n -= 1
+    return n
 
 
 def _cap(words: list, limit: int | None) -> int:
@@ -138,8 +157,8 @@ def parse_policy(spec: str):
     if spec.startswith("fixed:"):
         return FixedLookahead(float(spec.split(":", 1)[1]))
     if spec == "dynamic" or spec.startswith("dynamic:"):
-        ms = [float(x) for x in spec.split(":")[1:]]  # dynamic[:STABLE_MS[:MAX_MS[:RIGHT_MS[:THRESHOLD]]]]
-        return DynamicLookahead(**dict(zip(("stable_ms", "max_ms", "right_ms", "threshold"), ms)))
+        ms = [float(x) for x in spec.split(":")[1:]]  # dynamic[:STABLE_MS[:MAX_MS[:RIGHT_MS[:THRESHOLD[:MIN_MS]]]]]
+        return DynamicLookahead(**dict(zip(("stable_ms", "max_ms", "right_ms", "threshold", "min_speech_ms"), ms)))
     if spec in ("local-agreement", "la2", "local-agreement-2"):
         return LocalAgreement()
     raise ValueError(f"unknown lookahead {spec!r}: use fixed:MS, dynamic or local-agreement")

@@ -111,6 +111,7 @@ def evaluate(items: list[Item], lookahead: str, streams: int = 1, gap: float = 2
         "batch_reasons": result.reasons, "frames_lost": result.frames_lost,
         "frames_duplicated": result.frames_duplicated, "frames_in_order": all(result.order_ok.values()),
         "passes": rec.passes, "preempted": rec.preempted, "preempt": config.preempt,
+        "hyps": hyps,  # per clip, for comparing settings word by word (left out of the log line)
     }
 
 
@@ -138,7 +139,7 @@ def main(args) -> int:
                                      batcher=BatcherConfig(max_wait_ms=args.max_wait_ms), reranker=reranker)
                         r["batching"], r["run"] = batched, rep
                         rows.append(r)
-                        print(json.dumps(r), file=sys.stderr)
+                        print(json.dumps({k: v for k, v in r.items() if k != "hyps"}), file=sys.stderr)
     print(f"offline WER on these clips (same model, word keys): {offline:.2f} %")
     cols = f"{'lookahead':<26}{'streams':>8}{'batch':>7}{'preempt':>8}{'WER %':>8}{'P50 ms':>9}{'P90 ms':>9}{'RTF':>7}{'lost':>6}{'dup':>5}"
     print(cols)
@@ -151,7 +152,8 @@ def main(args) -> int:
             print(_row(_mean([r for r in rows if tuple(r[k] for k in setting) == key])))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"offline_wer": offline, "decoder": args.decoder, "runs": rows}, indent=1))
+        Path(args.json).write_text(json.dumps({"offline_wer": offline, "decoder": args.decoder, "runs": rows,
+                                                "refs": {it.id: it.text for it in items}}, indent=1))
     return 0
 
 

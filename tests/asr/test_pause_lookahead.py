@@ -46,6 +46,15 @@ def test_dynamic_commits_stable_confident_words_and_waits_on_doubt():
     assert p.commit([w(" cat", 0.9, prob=0.2)], 1.95) == 1  # 1 s of right context forces it
 
 
+def test_dynamic_at_its_maximum_still_wants_two_passes_that_agree():
+    """An uncertain word forced by max_ms was one pass's reading ("Street out they swam")."""
+    p = DynamicLookahead(threshold=0.5, stable_ms=200, max_ms=1000)
+    assert p.commit([w(" street", 0.8, prob=0.3)], 1.0) == 0
+    assert p.commit([w(" straight", 0.8, prob=0.3)], 1.9) == 0  # 1.1 s after it, but read anew
+    assert p.commit([w(" straight", 0.8, prob=0.3)], 2.0) == 0  # held 100 ms only
+    assert p.commit([w(" straight", 0.8, prob=0.3)], 2.1) == 1
+
+
 def test_dynamic_waits_for_right_context():
     """A stable, confident word still waits until right_ms of audio follows it: a word at the
     window's end ("a" before "superior") can change once the next word is heard."""
@@ -88,11 +97,28 @@ def test_local_agreement_commits_the_agreed_prefix():
     assert p.commit([w(" c", 2), w(" d", 3)], 4) == 2
 
 
+def test_no_policy_commits_half_a_word():
+    """Whisper writes "mid-stream" as " mid" and "-stream": committing " mid" alone let the next
+    pass, forced to end on "in mid", go on without "-stream"."""
+    words = [w(" in", 0.5), w(" mid", 0.8), w("-stream", 1.5, prob=0.3)]
+    assert FixedLookahead(200, min_speech_s=0).commit(words, 1.2) == 1
+    assert FixedLookahead(200, min_speech_s=0).commit(words, 1.7) == 3
+    p = DynamicLookahead(threshold=0.5, stable_ms=100, max_ms=5000, right_ms=0)
+    p.commit(words, 1.0)
+    assert p.commit(words, 1.2) == 1  # " mid" is stable and sure, but its rest is not
+    assert p.commit(words[1:], 1.4) == 0
+    assert p.commit([words[1], w("-stream", 1.5, prob=0.9)], 1.5) == 2  # both held since 1.0
+    la = LocalAgreement()
+    la.commit(words, 1.0)
+    assert la.commit([w(" in", 0.5), w(" mid", 0.8), w("-stream", 1.5), w(" on", 2.0)], 2.0) == 3
+
+
 def test_parse_policy():
     assert isinstance(parse_policy("fixed:750"), FixedLookahead) and parse_policy("fixed:750").ms == 750
     assert isinstance(parse_policy("dynamic"), DynamicLookahead)
     d = parse_policy("dynamic:250:900:150:0.6")
     assert (d.stable_ms, d.max_ms, d.right_ms, d.threshold) == (250, 900, 150, 0.6)
+    assert parse_policy("dynamic:250:900:150:0.6:800").min_speech_s == 0.8
     assert isinstance(parse_policy("la2"), LocalAgreement)
     with pytest.raises(ValueError):
         parse_policy("soon")
