@@ -25,6 +25,7 @@ import numpy as np
 
 FRAME_MS = 2.5
 TIDY_MS = 25.0  # F0 median filter span
+CUT_HOP_MS = 5.0  # energy frames when looking for a quiet block boundary (not the vocoder's frames)
 RAMP_MS = 30.0
 MARGIN_MS = 80.0  # vocoded audio around a local change
 FADE_MS = 10.0  # crossfade between blocks
@@ -108,8 +109,8 @@ def _ms(ms: float, sr: int) -> int:
 
 def _cuts(x: np.ndarray, a: int, b: int, voc: list[Local], sr: int) -> list[int]:
     """Block boundaries inside [a, b): near FIRST_BLOCK_MS, then every BLOCK_MS, each at the
-    quietest 5 ms frame within 100 ms, never where a rate change (with its context) would be split."""
-    hop, reach, least = _ms(5.0, sr), _ms(100, sr), _ms(150, sr)
+    quietest CUT_HOP_MS frame within 100 ms, never where a rate change (with its context) would be split."""
+    hop, reach, least = _ms(CUT_HOP_MS, sr), _ms(100, sr), _ms(150, sr)
     guard = _ms(CONTEXT_MS + RAMP_MS, sr) + _ms(FADE_MS, sr)
     stretched = [(c.start - guard, c.end + guard) for c in voc if c.stretch != 1.0]
     cuts, target = [], a + _ms(FIRST_BLOCK_MS, sr)
