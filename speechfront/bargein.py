@@ -7,6 +7,8 @@ a span that covers the echo delay, so echo alone never sits above the echo path'
 gain is estimated as a high percentile of the microphone-to-speaker level ratio over the last
 few seconds of playback (a user who has just started talking is too few frames to move it).
 Until a few frames of playback have been seen there is no estimate, and nothing interrupts.
+The VAD hears every microphone frame, replies or not: a state left from the user's last words
+would call the first frame of the next reply speech and stop it at once.
 """
 from __future__ import annotations
 
@@ -37,9 +39,18 @@ class BargeIn:
         self._vad = PauseTracker(PauseConfig(vad=vad, single_thread=True))  # for its per-frame probability
         self.run = 0  # ms of audio in a row that count as the user
         self._ratios: deque[float] = deque(maxlen=config.history)  # microphone minus speaker level, dB
+        # the VAD heard echo and has not yet called a frame silence: its "speech" may be the echo
+        # (Silero holds on for 100 ms and more after speech stops, past the reply's pauses)
+        self._echo_in_vad = False
 
     def reset(self) -> None:
         """A new reply: start counting afresh (the VAD keeps its state; the echo path stays)."""
+        self.run = 0
+
+    def hear(self, frame: Frame) -> None:
+        """A microphone frame while no reply plays: keeps the VAD's state current."""
+        speech = self._vad.update(frame).prob >= self.config.prob
+        self._echo_in_vad = self._echo_in_vad and speech
         self.run = 0
 
     @property
@@ -54,11 +65,13 @@ class BargeIn:
         before it; True: interrupt."""
         speech = self._vad.update(frame).prob >= self.config.prob
         mic, ref = _db(frame.samples), _loudest_db(played)
-        if ref <= -60.0:  # nothing playing: the VAD alone
-            self.run = self.run + 30 if speech else 0
+        if ref <= -60.0:  # nothing playing: the VAD alone, once it has let go of the echo
+            self._echo_in_vad = self._echo_in_vad and speech
+            self.run = self.run + 30 if speech and not self._echo_in_vad else 0
             return self.run >= self.config.ms
         # the speaker is sounding: frames louder than its echo start the run at once (Silero's
         # windows lag the onset by a frame or two); the VAD must agree by the run's last frame
+        self._echo_in_vad = True
         self._ratios.append(mic - ref)
         c = self.coupling_db
         self.run = self.run + 30 if c is not None and mic - ref > c + self.config.margin_db else 0

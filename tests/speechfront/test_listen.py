@@ -139,6 +139,7 @@ def test_barge_in_stops_the_reply_within_100_ms_and_hears_the_user(lm, synth):
     quiet_until = second.reply_start if second.reply_start is not None else len(line) / SR
     assert not line[int(first.interrupted_at * SR) + 1: int(quiet_until * SR)].any()  # it stayed stopped
     assert corpus_wer([INTERRUPTION], [second.text]) <= 20.0, second.text
+    assert second.interrupted_at is None, "the second reply stopped with nobody talking over it"
 
 
 def test_half_duplex_ignores_speech_during_the_reply(lm, synth):
