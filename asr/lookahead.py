@@ -6,8 +6,9 @@ audio clock, and return how many of the leading words to commit now, at most
 ``limit`` (the engine holds commits back early in an utterance, and a policy
 still tracks what it saw).
 
-- ``FixedLookahead(ms)``: a word commits once ``ms`` of audio follows its end,
-  and not before 1 s of audio follows the utterance's speech onset.
+- ``FixedLookahead(ms)``: a word commits once ``ms`` of audio follows its end
+  and the pass before read it the same (``agree=False``: one reading is
+  enough), and not before 1 s of audio follows the utterance's speech onset.
 - ``DynamicLookahead``: a word commits as soon as it is stable: the same word
   in the previous pass, which had less right context, with a token probability
   over a threshold and 200 ms of audio after it; a word that stays uncertain
@@ -58,23 +59,30 @@ class TentativeWord:
 
 
 class FixedLookahead:
-    def __init__(self, ms: float = 1000.0, min_speech_s: float = 1.0):
+    def __init__(self, ms: float = 1000.0, min_speech_s: float = 1.0, agree: bool = True):
         self.ms = ms
+        # the word must also read the same in the pass before: the pass that first has `ms`
+        # after a word is one reading of it ("What I saw" committed as "When I saw")
+        self.agree = agree
+        self._prev: list[str] = []
         # the engine holds commits back until this much audio follows the speech onset: on
         # less, Whisper can invent a phrase and time it inside that audio, and a fixed lookahead
         # trusts one pass's times (the agreeing policies wait for a second pass anyway)
         self.min_speech_s = min_speech_s
         self.interval = 0.0  # decode on every batch
-        self.name = f"fixed:{ms:g}"
+        self.name = f"fixed:{ms:g}" + ("" if agree else ":once")
 
     def reset(self) -> None:
-        pass
+        self._prev = []
 
     def commit(self, words: list[TentativeWord], audio_end: float, limit: int | None = None) -> int:
         n = 0
-        while n < _cap(words, limit) and words[n].hold + self.ms / 1000 <= audio_end and not words[n].open:
+        while (n < _cap(words, limit) and words[n].hold + self.ms / 1000 <= audio_end and not words[n].open
+               and (not self.agree or n < len(self._prev) and self._prev[n] == words[n].key)):
             n += 1
-        return _whole(words, n)
+        n = _whole(words, n)
+        self._prev = [w.key for w in words[n:]]
+        return n
 
 
 class DynamicLookahead:
@@ -153,9 +161,12 @@ def _cap(words: list, limit: int | None) -> int:
 
 
 def parse_policy(spec: str):
-    """'fixed:500', 'dynamic' (or 'dynamic:STABLE_MS:MAX_MS'), 'local-agreement' (or 'la2')."""
+    """'fixed:500' (or 'fixed:500:once'), 'dynamic' (or 'dynamic:STABLE_MS:MAX_MS'), 'local-agreement' (or 'la2')."""
     if spec.startswith("fixed:"):
-        return FixedLookahead(float(spec.split(":", 1)[1]))
+        ms, *rest = spec.split(":")[1:]
+        if rest not in ([], ["once"]):
+            raise ValueError(f"unknown lookahead {spec!r}: use fixed:MS or fixed:MS:once")
+        return FixedLookahead(float(ms), agree=not rest)
     if spec == "dynamic" or spec.startswith("dynamic:"):
         ms = [float(x) for x in spec.split(":")[1:]]  # dynamic[:STABLE_MS[:MAX_MS[:RIGHT_MS[:THRESHOLD[:MIN_MS]]]]]
         return DynamicLookahead(**dict(zip(("stable_ms", "max_ms", "right_ms", "threshold", "min_speech_ms"), ms)))

@@ -15,7 +15,7 @@ from .transcribe import add_rerank_arguments, make_reranker
 
 def add_arguments(p) -> None:
     p.add_argument("files", nargs="+", help="audio files; each is played as it would arrive live")
-    p.add_argument("--lookahead", default="dynamic", help="fixed:MS, dynamic or local-agreement (default dynamic)")
+    p.add_argument("--lookahead", default="dynamic", help="fixed:MS[:once], dynamic or local-agreement (default dynamic)")
     p.add_argument("--streams", type=int, default=None,
                    help="concurrent streams (default: one per file); files are spread over them, repeated if needed")
     p.add_argument("--stagger", type=float, default=0.7, help="seconds between stream starts")

@@ -31,10 +31,18 @@ def w(text, end, prob=0.9, start=None):
 
 
 def test_fixed_lookahead():
-    p = FixedLookahead(500)
+    p = FixedLookahead(500, agree=False)
     words = [w(" a", 1.0), w(" b", 1.4), w(" c", 1.8)]
     assert p.commit(words, 1.95) == 2
     assert p.commit([w(" a...", 1.0)], 5.0) == 0  # a cut-off word never commits
+
+
+def test_fixed_lookahead_that_must_agree_waits_for_a_second_reading():
+    p = FixedLookahead(500)
+    assert p.commit([w(" clyde", 1.0), w(" dean", 1.3)], 1.9) == 0  # 500 ms after both, one reading
+    assert p.commit([w(" claudine", 1.3), w(" was", 1.5)], 2.0) == 0  # read anew
+    assert p.commit([w(" claudine", 1.3), w(" was", 1.5)], 2.1) == 2
+    assert FixedLookahead(500, agree=False).commit([w(" clyde", 1.0), w(" dean", 1.3)], 1.9) == 2
 
 
 def test_dynamic_commits_stable_confident_words_and_waits_on_doubt():
@@ -79,7 +87,10 @@ def test_a_held_back_pass_still_counts_towards_stability():
     la = LocalAgreement()
     assert la.commit(words, 1.0, limit=0) == 0
     assert la.commit(words, 2.0) == 2
-    assert FixedLookahead(0).commit(words, 1.0, limit=1) == 1
+    assert FixedLookahead(0, agree=False).commit(words, 1.0, limit=1) == 1
+    f = FixedLookahead(0, min_speech_s=0)
+    assert f.commit(words, 1.0, limit=0) == 0
+    assert f.commit(words, 1.1) == 2
 
 
 def test_dynamic_restarts_the_clock_when_an_earlier_word_changes():
@@ -101,8 +112,8 @@ def test_no_policy_commits_half_a_word():
     """Whisper writes "mid-stream" as " mid" and "-stream": committing " mid" alone let the next
     pass, forced to end on "in mid", go on without "-stream"."""
     words = [w(" in", 0.5), w(" mid", 0.8), w("-stream", 1.5, prob=0.3)]
-    assert FixedLookahead(200, min_speech_s=0).commit(words, 1.2) == 1
-    assert FixedLookahead(200, min_speech_s=0).commit(words, 1.7) == 3
+    assert FixedLookahead(200, min_speech_s=0, agree=False).commit(words, 1.2) == 1
+    assert FixedLookahead(200, min_speech_s=0, agree=False).commit(words, 1.7) == 3
     p = DynamicLookahead(threshold=0.5, stable_ms=100, max_ms=5000, right_ms=0)
     p.commit(words, 1.0)
     assert p.commit(words, 1.2) == 1  # " mid" is stable and sure, but its rest is not
@@ -115,10 +126,12 @@ def test_no_policy_commits_half_a_word():
 
 def test_parse_policy():
     assert isinstance(parse_policy("fixed:750"), FixedLookahead) and parse_policy("fixed:750").ms == 750
+    assert parse_policy("fixed:500").agree and not parse_policy("fixed:500:once").agree
     assert isinstance(parse_policy("dynamic"), DynamicLookahead)
     d = parse_policy("dynamic:250:900:150:0.6")
     assert (d.stable_ms, d.max_ms, d.right_ms, d.threshold) == (250, 900, 150, 0.6)
     assert parse_policy("dynamic:250:900:150:0.6:800").min_speech_s == 0.8
     assert isinstance(parse_policy("la2"), LocalAgreement)
-    with pytest.raises(ValueError):
-        parse_policy("soon")
+    for bad in ("soon", "fixed:500:maybe"):
+        with pytest.raises(ValueError):
+            parse_policy(bad)
