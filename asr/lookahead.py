@@ -76,9 +76,9 @@ class FixedLookahead:
         self._prev = []
 
     def commit(self, words: list[TentativeWord], audio_end: float, limit: int | None = None) -> int:
+        most = min(_cap(words, limit), _agreed(self._prev, words) if self.agree else len(words))
         n = 0
-        while (n < _cap(words, limit) and words[n].hold + self.ms / 1000 <= audio_end and not words[n].open
-               and (not self.agree or n < len(self._prev) and self._prev[n] == words[n].key)):
+        while n < most and words[n].hold + self.ms / 1000 <= audio_end and not words[n].open:
             n += 1
         n = _whole(words, n)
         self._prev = [w.key for w in words[n:]]
@@ -134,17 +134,18 @@ class LocalAgreement:
             raise ValueError("only LocalAgreement-2 is implemented")
         self.interval = interval
         self.name = "local-agreement-2"
-        self._prev: list[TentativeWord] = []
+        self._prev: list[str] = []  # the keys of the last pass's uncommitted words
 
     def reset(self) -> None:
         self._prev = []
 
     def commit(self, words: list[TentativeWord], audio_end: float, limit: int | None = None) -> int:
+        most = min(_cap(words, limit), _agreed(self._prev, words))
         n = 0
-        while n < min(_cap(words, limit), len(self._prev)) and words[n].key == self._prev[n].key and not words[n].open:
+        while n < most and not words[n].open:
             n += 1
         n = _whole(words, n)
-        self._prev = list(words[n:])
+        self._prev = [w.key for w in words[n:]]
         return n
 
 
@@ -153,6 +154,14 @@ def _whole(words: list[TentativeWord], n: int) -> int:
     next pass free to drop "-stream" (the forced prefix read "in mid", it went on "searching")."""
     while 0 < n < len(words) and words[n].attached:
         n -= 1
+    return n
+
+
+def _agreed(prev: list[str], words: list[TentativeWord]) -> int:
+    """How many leading words read as the last pass read them."""
+    n = 0
+    while n < min(len(prev), len(words)) and prev[n] == words[n].key:
+        n += 1
     return n
 
 

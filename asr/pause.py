@@ -63,6 +63,9 @@ class SileroVad:
         self.model.reset_states()
         self.single_thread = single_thread
 
+    def reset(self) -> None:
+        self.model.reset_states()
+
     @torch.inference_mode()
     def __call__(self, window: np.ndarray) -> float:
         n = torch.get_num_threads() if self.single_thread else 1
@@ -90,6 +93,9 @@ class EnergyVad:
         self.floor = db if db < self.floor else self.floor + 0.02 * (db - self.floor)
         return 1.0 / (1.0 + math.exp(-(db - self.floor - self.margin) / 3.0))
 
+    def reset(self) -> None:
+        pass  # the noise floor is the room's, not the speech's: it stays
+
 
 def make_vad(config: PauseConfig):
     if config.vad == "silero":
@@ -103,6 +109,12 @@ class PauseTracker:
     def __init__(self, config: PauseConfig = PauseConfig(), vad=None):
         self.config = config
         self.vad = vad or make_vad(config)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the audio heard so far (the VAD's recurrent state too); the model stays loaded."""
+        if hasattr(self.vad, "reset"):
+            self.vad.reset()
         self._buf = np.zeros(0, np.float32)
         self._prob = 0.0
         self._speech = False

@@ -7,8 +7,8 @@ a span that covers the echo delay, so echo alone never sits above the echo path'
 gain is estimated as a high percentile of the microphone-to-speaker level ratio over the last
 few seconds of playback (a user who has just started talking is too few frames to move it).
 Until a few frames of playback have been seen there is no estimate, and nothing interrupts.
-The VAD hears every microphone frame, replies or not: a state left from the user's last words
-would call the first frame of the next reply speech and stop it at once.
+The VAD hears the microphone only during replies, so each reply starts it afresh: the state
+the user's last words left would call the next reply's first frame speech and stop it at once.
 """
 from __future__ import annotations
 
@@ -44,14 +44,10 @@ class BargeIn:
         self._echo_in_vad = False
 
     def reset(self) -> None:
-        """A new reply: start counting afresh (the VAD keeps its state; the echo path stays)."""
+        """A new reply: start counting and the VAD afresh (the echo path's estimate stays)."""
         self.run = 0
-
-    def hear(self, frame: Frame) -> None:
-        """A microphone frame while no reply plays: keeps the VAD's state current."""
-        speech = self._vad.update(frame).prob >= self.config.prob
-        self._echo_in_vad = self._echo_in_vad and speech
-        self.run = 0
+        self._vad.reset()
+        self._echo_in_vad = False
 
     @property
     def coupling_db(self) -> float | None:

@@ -200,8 +200,6 @@ class Conversation:
                 self.recorder.speaker(self.devices.speaker.between(f.start, f.end), self.devices.speaker.rate)
             if not self._speaking(f):
                 self._release_held(real=0)
-                if self._bargein is not None:
-                    self._bargein.hear(f)
                 self._feed(f)
             elif self._bargein is None:
                 self._feed(_silent(f))
