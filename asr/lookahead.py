@@ -20,6 +20,7 @@ still tracks what it saw).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -39,7 +40,10 @@ class TentativeWord:
 
     @property
     def hold(self) -> float:
-        """When the word is over, as far as committing it goes."""
+        """When the word is over, as far as committing it goes: never, while the aligner gives it
+        no frames (two passes put "Ever try." at 0.00-0.00 with "tried" still being spoken)."""
+        if self.end <= self.start:
+            return math.inf
         return self.end if self.until is None else max(self.end, self.until)
 
     @property

@@ -32,7 +32,7 @@ from .whisper.decode import DecodeOptions, WindowDecoder
 from .whisper.features import LogMel
 from .whisper.load import LoadedModel
 from .whisper.model import Preempted
-from .whisper.windows import encode_windows, encoder_frames
+from .whisper.windows import FRAME_SAMPLES, encode_windows, encoder_frames
 
 SENTENCE_END = (".", "?", "!")
 
@@ -40,6 +40,10 @@ SENTENCE_END = (".", "?", "!")
 @dataclass(frozen=True)
 class StreamingConfig:
     window_pad: float = 6.0  # seconds of silence after each window (2 s: the decoder loops far more)
+    # seconds of silence before each window. The offline recognizer's 0.3 s fixed streamed first
+    # words ("water in the kata" for "Wada and Nakata") but lost as many words elsewhere on 233
+    # dev clips (README), so it is off
+    lead_pad: float = 0.0
     rerank_start_ms: float = 200.0  # with a reranker: score the N-best once a pause is this long
     trim_after: float = 6.0  # drop audio before a committed sentence end once the window is this long
     max_window: float = 24.0  # past this, drop audio before the last committed word regardless
@@ -234,10 +238,12 @@ class StreamingRecognizer:
     def _encode(self, todo: list[StreamState],
                 stop: Callable[[], bool] | None = None) -> tuple[torch.Tensor, list[int]]:
         """Encoder states of the windows; raises Preempted (nothing changed) when stop() says so."""
-        enc = encode_windows(self.lm, self.mel, [st.audio for st in todo], self.config.window_pad, stop=stop)
-        frames = [encoder_frames(len(st.audio)) for st in todo]
+        lead = self._lead()
+        enc = encode_windows(self.lm, self.mel, [np.concatenate([np.zeros(lead, np.float32), st.audio]) for st in todo],
+                             self.config.window_pad, stop=stop)
+        frames = [encoder_frames(lead + len(st.audio)) for st in todo]
         for i, st in enumerate(todo):
-            st.enc = enc[i, : frames[i]].float().cpu()
+            st.enc = enc[i, encoder_frames(lead): frames[i]].float().cpu()
             st.enc_end = st.audio_end
         return enc, frames
 
@@ -245,7 +251,8 @@ class StreamingRecognizer:
     def _decode(self, todo: list[StreamState], enc: torch.Tensor, frames: list[int],
                 stop: Callable[[], bool] | None = None) -> None:
         """Beam search and word times; raises Preempted (nothing changed) when stop() says so."""
-        durations = [len(st.audio) / SAMPLE_RATE for st in todo]
+        lead = self._lead()
+        durations = [(lead + len(st.audio)) / SAMPLE_RATE for st in todo]
         results = self.decoder.decode(enc, durations, [st.prompt for st in todo], [st.forced for st in todo], stop)
         if stop is not None and stop():
             raise Preempted
@@ -256,14 +263,15 @@ class StreamingRecognizer:
         self.passes += 1
         for i, (st, r, words) in enumerate(zip(todo, results, aligned)):
             st.last_pass = st.received
-            offset = st.window_start / SAMPLE_RATE
+            offset = (st.window_start - lead) / SAMPLE_RATE
             lps = r.nbest[0][2] if r.nbest else []
             st.tentative = []
             for word, s, e, ks in words:
                 if ks[0] < len(st.forced):
                     continue  # committed already (a word straddling the boundary stays as committed)
                 probs = [math.exp(lps[k - len(st.forced)]) for k in ks if 0 <= k - len(st.forced) < len(lps)]
-                st.tentative.append(TentativeWord(word, offset + s, offset + e, min(probs, default=0.0),
+                s, e = (max(offset + x, st.window_start / SAMPLE_RATE) for x in (s, e))  # not in the lead
+                st.tentative.append(TentativeWord(word, s, e, min(probs, default=0.0),
                                                   tuple(texts[i][k] for k in ks)))
             tb = self.tok.timestamp_begin
             closed = bool(r.tokens) and r.tokens[-1] >= tb and not looped[i]
@@ -277,6 +285,10 @@ class StreamingRecognizer:
                 text = (before + self.tok.decode([t for t in toks if t < self.tok.eot])).strip()
                 nbest[text] = max(nbest.get(text, (-math.inf, 0.0)), (score / max(1, len(toks)), score))
             st.nbest = sorted(((k, a, s) for k, (a, s) in nbest.items()), key=lambda h: h[1], reverse=True)
+
+    def _lead(self) -> int:
+        """Samples of silence before each window: whole encoder frames, so times stay on the grid."""
+        return round(self.config.lead_pad * SAMPLE_RATE / FRAME_SAMPLES) * FRAME_SAMPLES
 
     def _signals(self, tokens: list[int], lps: list[float], gap: float, end: float) -> EndSignals:
         text = [k for k, t in enumerate(tokens) if t < self.tok.eot]

@@ -45,6 +45,18 @@ def test_fixed_lookahead_that_must_agree_waits_for_a_second_reading():
     assert FixedLookahead(500, agree=False).commit([w(" clyde", 1.0), w(" dean", 1.3)], 1.9) == 2
 
 
+def test_a_word_the_aligner_gave_no_frames_waits():
+    """Two passes put "Ever try." at 0.00-0.00 while "tried" was still being spoken: with no
+    frames, where the word ends is unknown, so no lookahead counts audio after it."""
+    lost = [w(" ever", 0.0, start=0.0), w(" try.", 0.0, start=0.0)]
+    p, f = DynamicLookahead(threshold=0.5, stable_ms=100, max_ms=500), FixedLookahead(200, min_speech_s=0)
+    for t in (0.8, 1.0, 1.5):
+        assert p.commit(lost, t) == 0 and f.commit(lost, t) == 0
+    timed = [w(" ever", 0.4), w(" tried.", 1.0)]
+    assert p.commit(timed, 1.6) == 1 and f.commit(timed, 1.6) == 1  # "tried." is a new reading
+    assert p.commit(timed[1:], 1.8) == 1 and f.commit(timed[1:], 1.8) == 1
+
+
 def test_dynamic_commits_stable_confident_words_and_waits_on_doubt():
     p = DynamicLookahead(threshold=0.5, stable_ms=300, max_ms=1000)
     assert p.commit([w(" the", 0.5), w(" cat", 0.9)], 1.0) == 0  # first sight: nothing is stable yet

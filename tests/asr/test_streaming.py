@@ -6,7 +6,7 @@ import pytest
 
 from asr.events import Endpoint, Final, Partial, to_json
 from asr.lookahead import parse_policy
-from asr.streaming import StreamingRecognizer, _loop_start
+from asr.streaming import StreamingConfig, StreamingRecognizer, _loop_start
 from bench.replay import StreamInput, replay
 from bench.wer import normalize
 from tests.conftest import DEMO_TEXT
@@ -48,6 +48,33 @@ def test_two_staggered_streams_batched_together(lm, demo_audio):
     assert r.frames_lost == 0 and r.frames_duplicated == 0
     texts = {e.stream: normalize(e.text) for e in r.events if isinstance(e, Final)}
     assert texts["a"] == texts["b"] == "ever tried ever failed"
+
+
+def test_the_lead_silence_stays_off_the_stream_clock(lm, demo_audio):
+    """Each window is encoded after lead_pad of silence (speech right at its start reads worse):
+    word times stay on the stream's clock and the encoder states kept for the end-pointer cover
+    the real audio only."""
+    from asr.whisper.windows import encoder_frames
+
+    audio = np.concatenate([demo_audio[:40000], np.zeros(32000, np.float32)])
+    runs = {}
+    for lead in (0.0, 0.3):
+        rec = StreamingRecognizer(lm, StreamingConfig(lead_pad=lead), policy_factory=lambda: parse_policy("fixed:500"))
+        encode, kept = rec._encode, []
+
+        def watched(todo, stop=None):
+            out = encode(todo, stop)
+            kept.extend((len(st.enc), encoder_frames(len(st.audio))) for st in todo)
+            return out
+
+        rec._encode = watched
+        r = replay([StreamInput("s0", audio)], rec, compute_scale=0.0)
+        runs[lead] = next(e for e in r.events if isinstance(e, Final)).words
+        assert kept and all(a == b for a, b in kept)
+    assert normalize(" ".join(w.w for w in runs[0.3])) == normalize(" ".join(w.w for w in runs[0.0]))
+    for a, b in zip(runs[0.0], runs[0.3]):
+        assert b.start >= 0.0 and abs(a.start - b.start) < 0.25 and abs(a.end - b.end) < 0.25
+    assert runs[0.3][-1].end <= len(audio) / 16000
 
 
 def test_silence_stream_gives_no_events_and_bounded_buffer(lm):
