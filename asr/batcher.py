@@ -20,7 +20,7 @@ FLUSHES = ("pause", "end")  # batches that may end a turn: a pass in flight give
 @dataclass(frozen=True)
 class BatcherConfig:
     target_frames: int = 32  # CPU: a few streams' worth; raise on a GPU
-    flush_pause_ms: float = 50.0  # the end-pointing first pass proposes here: give it a fresh pass
+    flush_pause_ms: float = 30.0  # the end-pointing first pass proposes here: give it a fresh pass
     max_wait_ms: float = 200.0  # from the oldest frame's arrival: with 100 ms blocks, a pass every ~300 ms
 
 

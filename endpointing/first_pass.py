@@ -30,7 +30,7 @@ from .features import Features, from_state, transcript
 
 @dataclass(frozen=True)
 class EndpointConfig:
-    candidate_ms: float = 50.0  # T1: a pause this long proposes an endpoint (100: EP50 75 ms later, README)
+    candidate_ms: float = 30.0  # T1: a pause this long proposes an endpoint (100: EP50 ~65 ms later, README)
     early_prob: float = 0.9  # ... or any pause, when the decoder ended a sentence this surely (>1: off)
     hard_ms: float = 1500.0  # a pause this long always ends the turn
     max_utterance_s: float = 30.0  # so does this much speech

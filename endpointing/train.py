@@ -102,7 +102,7 @@ def case_examples(c: Case, asks: list[Ask], rec: StreamingRecognizer, batch: int
 
 
 # the questions the shipped weights were trained on (asked from 30 ms of pause on); the engine now
-# proposes at 50 ms, which these cover
+# proposes at 30 ms, which these cover
 TRAINED_ASKS = EndpointConfig(candidate_ms=100.0)
 
 
