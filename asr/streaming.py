@@ -239,8 +239,8 @@ class StreamingRecognizer:
                 stop: Callable[[], bool] | None = None) -> tuple[torch.Tensor, list[int]]:
         """Encoder states of the windows; raises Preempted (nothing changed) when stop() says so."""
         lead = self._lead()
-        enc = encode_windows(self.lm, self.mel, [np.concatenate([np.zeros(lead, np.float32), st.audio]) for st in todo],
-                             self.config.window_pad, stop=stop)
+        audios = [np.concatenate([np.zeros(lead, np.float32), st.audio]) if lead else st.audio for st in todo]
+        enc = encode_windows(self.lm, self.mel, audios, self.config.window_pad, stop=stop)
         frames = [encoder_frames(lead + len(st.audio)) for st in todo]
         for i, st in enumerate(todo):
             st.enc = enc[i, encoder_frames(lead): frames[i]].float().cpu()
