@@ -101,8 +101,8 @@ def case_examples(c: Case, asks: list[Ask], rec: StreamingRecognizer, batch: int
     return out
 
 
-# the questions the shipped weights were trained on (asked from 30 ms of pause on); the engine now
-# proposes at 30 ms, which these cover
+# the questions the shipped weights were trained on: one at a random 30-100 ms of each pause, then
+# every ASK_EVERY_MS from 100 ms; they cover the engine's first question at 30 ms (EndpointConfig)
 TRAINED_ASKS = EndpointConfig(candidate_ms=100.0)
 
 
