@@ -24,7 +24,7 @@ import torch
 from .batcher import Batch
 from .events import CommittedWord, Event, Final, Partial
 from .frames import SAMPLE_RATE
-from .lookahead import DynamicLookahead, TentativeWord, word_key
+from .lookahead import DynamicLookahead, TentativeWord, whole_words, word_key
 from .pause import PauseState
 from .results import Hypothesis
 from .whisper.align import align, split_words
@@ -35,6 +35,7 @@ from .whisper.model import Preempted
 from .whisper.windows import FRAME_SAMPLES, encode_windows, encoder_frames
 
 SENTENCE_END = (".", "?", "!")
+CLAUSE_END = (",", ";", ":")
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class StreamState:
     frames_seen: int = 0
     frame_indices_ok: bool = True
     forced: list[int] = field(default_factory=list)  # committed tokens inside the window
+    carried: list[int] = field(default_factory=list)  # ... of them, the last utterance's (see _reset)
     prompt: list[int] = field(default_factory=list)  # committed tokens before it
     words: list[CommittedWord] = field(default_factory=list)  # committed words of this utterance
     word_tokens: list[tuple[int, ...]] = field(default_factory=list)  # their tokens
@@ -185,9 +187,15 @@ class StreamingRecognizer:
                 ended, more = self.endpointer.decide(st, p, t, again=True)  # now with this pass's words
                 endpoints = endpoints + more
             events += endpoints
+            # a turn that ends with the speaker still talking (the longest utterance) goes on
+            split = ended and p is not None and p.speech and not st.closed
+            if split:
+                self._keep_heard(st)
+            elif ended:
+                st.tentative = _without_filler(st.tentative, st.words)
             if ended and (st.words or st.tentative):
                 events += self._commit(st, t, final=True)
-                events.append(self._final(st, t))
+                events.append(self._final(st, t, split))
             elif ended and st.in_speech:
                 self._reset(st)  # speech that gave no words (a cough, noise)
             elif self.reranker is not None and p is not None and not p.speech:
@@ -323,26 +331,28 @@ class StreamingRecognizer:
         return []
 
     def _maybe_trim(self, st: StreamState) -> None:
-        """Drop audio before the last committed sentence end (or word, past max_window)."""
+        """Drop audio before the last committed sentence end; past max_window, before the last
+        committed clause end, or else the widest gap between committed words (a cut at a word's
+        estimated end inside running speech loses the next word: "the present [period] that")."""
         window = len(st.audio) / SAMPLE_RATE
         if window < self.config.trim_after or not st.words:
             return
-        cut_word = None
-        for i in range(len(st.words) - 1, -1, -1):
-            if st.words[i].w.strip().endswith(SENTENCE_END):
-                cut_word = i
-                break
+        mine = range(st.trimmed, len(st.words))  # the words whose audio is still in the window
+        ends = [i for i in mine if st.words[i].w.strip().endswith(SENTENCE_END)]
+        cut_word = ends[-1] if ends else None
         if cut_word is None and window >= self.config.max_window:
-            cut_word = len(st.words) - 1
+            clauses = [i for i in mine if st.words[i].w.strip().endswith(CLAUSE_END)]
+            cut_word = clauses[-1] if clauses else max(mine, key=lambda i: (self._gap(st, i), i))
         if cut_word is None:
             return
         end = st.words[cut_word].end
-        if st.tentative and cut_word == len(st.words) - 1:
-            end = (end + st.tentative[0].start) / 2 if st.tentative[0].start > end else end
+        end += max(self._gap(st, cut_word), 0.0) / 2
         cut = int(end * SAMPLE_RATE) - st.window_start
         if cut <= 0:
             return
         # words up to cut_word become context; the later committed words stay forced
+        st.prompt.extend(st.carried)
+        st.carried = []
         for tokens in st.word_tokens[st.trimmed: cut_word + 1]:
             st.prompt.extend(tokens)
         st.prompt = st.prompt[-200:]
@@ -351,7 +361,22 @@ class StreamingRecognizer:
         st.audio = st.audio[cut:]
         st.window_start += cut
 
-    def _final(self, st: StreamState, t: float) -> Final:
+    def _keep_heard(self, st: StreamState, margin: float = 0.5) -> None:
+        """An utterance that ends while the speaker goes on keeps, for its final, only the
+        tentative words that `margin` of audio follows (a later one may be cut short); the rest are
+        read again in the next utterance, which keeps the window and forces this one's words."""
+        n = 0
+        while n < len(st.tentative) and st.tentative[n].hold + margin <= st.audio_end and not st.tentative[n].open:
+            n += 1
+        st.tentative = st.tentative[:whole_words(st.tentative, n)]
+
+    @staticmethod
+    def _gap(st: StreamState, i: int) -> float:
+        """Seconds between committed word i and the word after it (0 at the end)."""
+        nxt = st.words[i + 1].start if i + 1 < len(st.words) else st.tentative[0].start if st.tentative else None
+        return 0.0 if nxt is None else nxt - st.words[i].end
+
+    def _final(self, st: StreamState, t: float, split: bool = False) -> Final:
         text = _text(st.words)
         nbest = st.nbest or [(text, 0.0, 0.0)]
         if nbest[0][0] != text:
@@ -360,7 +385,7 @@ class StreamingRecognizer:
             text, t = self._rerank(st, nbest, t)
         final = Final(st.id, t, text, tuple((h[0], h[1]) for h in nbest), tuple(st.words))
         st.history = (st.history + [text])[-4:]
-        self._reset(st)
+        self._reset(st, split)
         return final
 
     def _speculate(self, st: StreamState, pause_ms: float, t: float) -> None:
@@ -385,9 +410,13 @@ class StreamingRecognizer:
         self.rerank_waits_ms.append(1000 * (ready - t))
         return ranked[0].text, ready
 
-    def _reset(self, st: StreamState) -> None:
-        st.prompt = []
-        st.forced = []
+    def _reset(self, st: StreamState, split: bool = False) -> None:
+        """A new utterance: after silence, or (`split`) in the middle of speech, where the window
+        stays and the words just finalized stay forced: cutting the audio at a word's estimated
+        end loses the next word as often as not."""
+        st.carried = list(st.forced) if split else []
+        st.forced = list(st.carried)
+        st.prompt = st.prompt if split else []
         st.words = []
         st.word_tokens = []
         st.trimmed = 0
@@ -396,11 +425,12 @@ class StreamingRecognizer:
         st.nbest = []
         st.signals = None  # the next utterance's first question must not read this one's text
         st.spec = None
-        st.in_speech = False
-        st.onset = None
+        st.in_speech = split
+        st.onset = st.audio_end if split else None
         st.shown = ("", "")
         st.policy.reset()
-        self._drop_silence(st)
+        if not split:
+            self._drop_silence(st)
 
     def _drop_silence(self, st: StreamState) -> None:
         # keep a little audio before the next speech onset (VAD onsets come late)
@@ -439,6 +469,23 @@ def _restarts(keys: list[str], i: int) -> bool:
         return False
     last = copy[-1].rstrip("-.…")
     return bool(last) and keys[m - 1].startswith(last)
+
+
+def _without_filler(tentative: list[TentativeWord], committed: list[CommittedWord]) -> list[TentativeWord]:
+    """The turn's last words less a trailing sentence that the aligner found next to no audio for
+    and that reads with low confidence: Whisper's filler on the silence after speech ("Thank you
+    very much." after "...comparison only."). Scored as Whisper's word anomaly score: 1 for a
+    token under 0.15, up to 2 for a word under 0.133 s; 3 in the sentence's first 8 words drops it."""
+    words = [w.w for w in committed] + [w.text for w in tentative]
+    c = len(committed)
+    start = next((j for j in range(len(words) - 1, c - 1, -1)
+                  if j == 0 or words[j - 1].strip().endswith(SENTENCE_END)), None)
+    if start is None:
+        return tentative  # the last sentence began in committed words
+    i = start - c
+    tail = tentative[i:]
+    score = sum((w.prob < 0.15) + 15 * max(0.133 - (w.end - w.start), 0.0) for w in tail[:8])
+    return tentative[:i] if tail and score >= 3 else tentative
 
 
 def _text(words: list[CommittedWord]) -> str:

@@ -66,14 +66,15 @@ def reference_words(items: list[Item], audio: dict[str, np.ndarray], lm) -> dict
 
 def evaluate(items: list[Item], lookahead: str, streams: int = 1, gap: float = 2.0, stagger: float = 0.7,
              config: StreamingConfig = StreamingConfig(), batcher: BatcherConfig = BatcherConfig(),
-             lm=None, refs=None, audio=None, across_streams: bool = True, reranker=None) -> dict:
+             lm=None, refs=None, audio=None, across_streams: bool = True, reranker=None,
+             compute_scale: float = 1.0) -> dict:
     lm = lm or load_model("tiny.en", "cpu")
     audio = audio or {it.id: read_audio(it.audio) for it in items}
     refs = refs if refs is not None else reference_words(items, audio, lm)
     lanes = build_lanes(items, audio, streams, gap)
     rec = StreamingRecognizer(lm, config, lambda: parse_policy(lookahead), reranker=reranker)
     inputs = [StreamInput(f"s{k}", lane.audio, start=k * stagger) for k, lane in enumerate(lanes)]
-    result = replay(inputs, rec, batcher=batcher, across_streams=across_streams)
+    result = replay(inputs, rec, batcher=batcher, across_streams=across_streams, compute_scale=compute_scale)
     words = {f"s{k}": [] for k in range(len(lanes))}
     finals = {f"s{k}": [] for k in range(len(lanes))}
     for e in result.events:
@@ -136,8 +137,9 @@ def main(args) -> int:
                     for preempt in ([True, False] if args.compare_preempt else [not args.no_preempt]):
                         r = evaluate(items, spec, n, lm=lm, refs=refs, audio=audio, across_streams=batched,
                                      config=StreamingConfig(preempt=preempt),
-                                     batcher=BatcherConfig(max_wait_ms=args.max_wait_ms), reranker=reranker)
-                        r["batching"], r["run"] = batched, rep
+                                     batcher=BatcherConfig(max_wait_ms=args.max_wait_ms), reranker=reranker,
+                                     compute_scale=args.compute_scale)
+                        r["batching"], r["run"], r["compute_scale"] = batched, rep, args.compute_scale
                         rows.append(r)
                         print(json.dumps({k: v for k, v in r.items() if k != "hyps"}), file=sys.stderr)
     print(f"offline WER on these clips (same model, word keys): {offline:.2f} %")

@@ -54,6 +54,9 @@ def _bench_streaming_args(p) -> None:
     _preempt_arg(p)
     p.add_argument("--compare-preempt", action="store_true", help="run every setting with and without preempting")
     p.add_argument("--repeat", type=int, default=1, help="run every setting N times, interleaved (timing noise)")
+    p.add_argument("--compute-scale", type=float, default=1.0,
+                   help="multiplies each pass's compute time on the audio clock; 0: the words no longer depend on "
+                        "the machine's speed or load (to compare engine changes; latencies then mean nothing)")
     p.add_argument("--rerank", action="store_true", help="rerank each final with the LLM, speculatively started")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--model", default="tiny.en")

@@ -241,3 +241,33 @@ def test_replay_tells_a_slow_pass_that_a_pause_waits(lm, demo_audio):
     assert rec.preempted > 0
     assert r.frames_lost == 0 and r.frames_duplicated == 0 and all(r.order_ok.values())
     assert normalize(" ".join(e.text for e in r.events if isinstance(e, Final))) == "ever tried ever failed"
+
+
+def test_an_utterance_cut_at_its_longest_loses_no_words(lm, demo_audio):
+    """The longest utterance ends its turn while the speaker goes on: the words said after the
+    cut start the next utterance (they were dropped with the audio, "like the present period")."""
+    from endpointing import EndpointConfig, Endpointer
+
+    cap = Endpointer(EndpointConfig(max_utterance_s=2.5, pause_only_ms=1e9), None)  # only the cap ends a turn
+    audio = np.concatenate([np.zeros(8000, np.float32), demo_audio, np.zeros(32000, np.float32)])
+    r = replay([StreamInput("s0", audio)], StreamingRecognizer(lm, endpointer=cap), compute_scale=0.0)
+    finals = [e for e in r.events if isinstance(e, Final)]
+    cuts = [e for e in r.events if isinstance(e, Endpoint) and e.speech_end >= e.t - 0.05]
+    assert len(finals) >= 3 and cuts, [f.text for f in finals]
+    assert normalize(" ".join(f.text for f in finals)) == normalize(DEMO_TEXT)
+
+
+def test_a_trailing_filler_sentence_is_dropped_at_the_end_of_a_turn():
+    from asr.events import CommittedWord
+    from asr.lookahead import TentativeWord
+    from asr.streaming import _without_filler
+
+    said = [CommittedWord(" comparison", 53.4, 54.1, 55.0), CommittedWord(" only.", 54.2, 54.9, 55.4)]
+    filler = [TentativeWord(" Thank", 54.93, 54.93, 0.04), TentativeWord(" you", 54.93, 54.93, 0.98),
+              TentativeWord(" very", 54.93, 54.93, 0.14), TentativeWord(" much.", 54.93, 55.13, 0.76)]
+    assert _without_filler(filler, said) == []
+    heard = [TentativeWord(" Thank", 55.2, 55.5, 0.9), TentativeWord(" you.", 55.5, 55.9, 0.8)]
+    assert _without_filler(heard, said) == heard  # a real "Thank you." has audio under it
+    # only a sentence of its own: these words go on a sentence the speaker was saying
+    going_on = [CommittedWord(" in", 53.0, 53.2, 54.0), CommittedWord(" the", 53.2, 53.3, 54.0)]
+    assert _without_filler(filler, going_on) == filler
