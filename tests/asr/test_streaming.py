@@ -271,3 +271,25 @@ def test_a_trailing_filler_sentence_is_dropped_at_the_end_of_a_turn():
     # only a sentence of its own: these words go on a sentence the speaker was saying
     going_on = [CommittedWord(" in", 53.0, 53.2, 54.0), CommittedWord(" the", 53.2, 53.3, 54.0)]
     assert _without_filler(filler, going_on) == filler
+
+
+def test_a_long_window_is_trimmed_at_a_clause_end_not_inside_running_speech(lm):
+    """Past max_window with no sentence end, the audio before the last committed clause end goes
+    (halfway into the pause after it), not the audio before the last committed word."""
+    from asr.events import CommittedWord
+    from asr.lookahead import TentativeWord
+    from asr.streaming import StreamState
+
+    rec = StreamingRecognizer(lm, StreamingConfig(trim_after=6.0, max_window=8.0))
+    st = StreamState("s0", parse_policy("dynamic"))
+    st.audio = np.zeros(9 * 16000, np.float32)
+    st.received = len(st.audio)
+    said = [(" so", 1.0, 1.4), (" far,", 1.4, 2.0), (" like", 2.4, 2.8), (" the", 2.8, 3.0)]
+    st.words = [CommittedWord(w, s, e, 5.0) for w, s, e in said]
+    st.word_tokens = [(k,) for k in range(len(said))]
+    st.forced = [0, 1, 2, 3]
+    st.tentative = [TentativeWord(" present", 3.0, 3.5, 0.9, (4,))]
+    rec._maybe_trim(st)
+    assert st.window_start == int(2.2 * 16000)  # halfway through the pause after "far,"
+    assert st.forced == [2, 3] and st.prompt == [0, 1] and st.trimmed == 2
+    assert len(st.audio) == 9 * 16000 - st.window_start
