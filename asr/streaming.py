@@ -197,7 +197,7 @@ class StreamingRecognizer:
                 events += self._commit(st, t, final=True)
                 events.append(self._final(st, t, split))
             elif ended and st.in_speech:
-                self._reset(st)  # speech that gave no words (a cough, noise)
+                self._reset(st, split)  # speech that gave no words (a cough, noise), or none yet
             elif self.reranker is not None and p is not None and not p.speech:
                 self._speculate(st, p.pause_ms, t)
             if not st.in_speech:
