@@ -84,7 +84,7 @@ class FixedLookahead:
         n = 0
         while n < most and words[n].hold + self.ms / 1000 <= audio_end and not words[n].open:
             n += 1
-        n = whole_words(words, n)
+        n = _whole(words, n)
         self._prev = [w.key for w in words[n:]]
         return n
 
@@ -127,7 +127,7 @@ class DynamicLookahead:
                 n = i + 1
             else:
                 break
-        n = whole_words(words, n)
+        n = _whole(words, n)
         self._prev = [(w.key, t) for w, t in zip(words[n:], since[n:])]
         return n
 
@@ -148,12 +148,12 @@ class LocalAgreement:
         n = 0
         while n < most and not words[n].open:
             n += 1
-        n = whole_words(words, n)
+        n = _whole(words, n)
         self._prev = [w.key for w in words[n:]]
         return n
 
 
-def whole_words(words: list[TentativeWord], n: int) -> int:
+def _whole(words: list[TentativeWord], n: int) -> int:
     """n, less the words whose rest is still uncommitted: committing "mid" alone left the
     next pass free to drop "-stream" (the forced prefix read "in mid", it went on "searching")."""
     while 0 < n < len(words) and words[n].attached:

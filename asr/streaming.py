@@ -24,7 +24,7 @@ import torch
 from .batcher import Batch
 from .events import CommittedWord, Event, Final, Partial
 from .frames import SAMPLE_RATE
-from .lookahead import DynamicLookahead, TentativeWord, whole_words, word_key
+from .lookahead import DynamicLookahead, FixedLookahead, TentativeWord, word_key
 from .pause import PauseState
 from .results import Hypothesis
 from .whisper.align import align, split_words
@@ -335,9 +335,9 @@ class StreamingRecognizer:
         committed clause end, or else the widest gap between committed words (a cut at a word's
         estimated end inside running speech loses the next word: "the present [period] that")."""
         window = len(st.audio) / SAMPLE_RATE
-        if window < self.config.trim_after or not st.words:
+        mine = range(st.trimmed, len(st.words))  # the committed words whose audio is still in the window
+        if window < self.config.trim_after or not mine:
             return
-        mine = range(st.trimmed, len(st.words))  # the words whose audio is still in the window
         ends = [i for i in mine if st.words[i].w.strip().endswith(SENTENCE_END)]
         cut_word = ends[-1] if ends else None
         if cut_word is None and window >= self.config.max_window:
@@ -363,12 +363,11 @@ class StreamingRecognizer:
 
     def _keep_heard(self, st: StreamState, margin: float = 0.5) -> None:
         """An utterance that ends while the speaker goes on keeps, for its final, only the
-        tentative words that `margin` of audio follows (a later one may be cut short); the rest are
-        read again in the next utterance, which keeps the window and forces this one's words."""
-        n = 0
-        while n < len(st.tentative) and st.tentative[n].hold + margin <= st.audio_end and not st.tentative[n].open:
-            n += 1
-        st.tentative = st.tentative[:whole_words(st.tentative, n)]
+        tentative words that `margin` of audio follows (a later one may be cut short): one
+        reading of a fixed lookahead. The rest are read again in the next utterance, which keeps
+        the window and forces this one's words."""
+        n = FixedLookahead(margin * 1000, agree=False).commit(st.tentative, st.audio_end)
+        st.tentative = st.tentative[:n]
 
     @staticmethod
     def _gap(st: StreamState, i: int) -> float:
