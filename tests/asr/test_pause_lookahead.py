@@ -66,6 +66,19 @@ def test_dynamic_commits_stable_confident_words_and_waits_on_doubt():
     assert p.commit([w(" cat", 0.9, prob=0.2)], 1.95) == 1  # 1 s of right context forces it
 
 
+def test_dynamic_wants_more_right_context_the_less_sure_a_word_is():
+    """Between the threshold and `sure` the wait shrinks with the word's probability: a first
+    word at p 0.54 ("water" for "Wada") committed on 300 ms of right context."""
+    p = DynamicLookahead(threshold=0.5, sure=0.9, stable_ms=100, max_ms=1200, right_ms=200)
+    assert [round(p.needed_ms(x)) for x in (0.3, 0.5, 0.7, 0.9, 0.99)] == [1200, 1200, 700, 200, 200]
+    words = [w(" water", 1.0, prob=0.7), w(" in", 1.2, prob=0.95)]
+    assert p.commit(words, 1.2) == 0
+    assert p.commit(words, 1.6) == 0  # 600 ms after "water": not yet
+    assert p.commit(words, 1.75) == 2  # 750 ms: "water", and the sure "in" after it
+    step = DynamicLookahead(threshold=0.5, stable_ms=100, max_ms=1200, right_ms=200, sure=None)
+    assert step.needed_ms(0.5) == 200 and step.needed_ms(0.49) == 1200
+
+
 def test_dynamic_at_its_maximum_still_wants_two_passes_that_agree():
     """An uncertain word forced by max_ms was one pass's reading ("Street out they swam")."""
     p = DynamicLookahead(threshold=0.5, stable_ms=200, max_ms=1000)
@@ -143,6 +156,8 @@ def test_parse_policy():
     d = parse_policy("dynamic:250:900:150:0.6")
     assert (d.stable_ms, d.max_ms, d.right_ms, d.threshold) == (250, 900, 150, 0.6)
     assert parse_policy("dynamic:250:900:150:0.6:800").min_speech_s == 0.8
+    assert parse_policy("dynamic:250:900:150:0.6:0:0.9").sure == 0.9
+    assert parse_policy("dynamic").sure == 0.8 and parse_policy("dynamic:200:1200:200:0.5:0:0.5").sure == 0.5
     assert isinstance(parse_policy("la2"), LocalAgreement)
     for bad in ("soon", "fixed:500:maybe"):
         with pytest.raises(ValueError):
