@@ -137,7 +137,6 @@ class DynamicLookahead:
         self._prev = [(w.key, t) for w, t in zip(words[n:], since[n:])]
         return n
 
-
     def needed_ms(self, prob: float) -> float:
         """Right context a word needs: max_ms under the threshold, right_ms from `sure` up, and
         in between less the surer the word."""
