@@ -75,7 +75,7 @@ def test_dynamic_wants_more_right_context_the_less_sure_a_word_is():
     assert p.commit(words, 1.2) == 0
     assert p.commit(words, 1.6) == 0  # 600 ms after "water": not yet
     assert p.commit(words, 1.75) == 2  # 750 ms: "water", and the sure "in" after it
-    step = DynamicLookahead(threshold=0.5, stable_ms=100, max_ms=1200, right_ms=200, sure=None)
+    step = DynamicLookahead(threshold=0.5, stable_ms=100, max_ms=1200, right_ms=200, sure=0.5)
     assert step.needed_ms(0.5) == 200 and step.needed_ms(0.49) == 1200
 
 
