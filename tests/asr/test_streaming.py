@@ -126,9 +126,10 @@ def test_a_turn_that_ended_inside_a_late_batch_is_not_merged_with_the_next(lm, d
     assert "matter" in finals[1]
 
 
-def test_no_word_commits_on_the_first_second_of_speech(lm, demo_audio):
-    """Whisper given under a second of speech can invent a phrase and time it inside that audio;
-    even a fixed lookahead of 0 ms waits for 1 s of audio after the onset."""
+def test_no_word_commits_on_the_first_seconds_of_speech(lm, demo_audio):
+    """Whisper given under a second of speech can invent a phrase and time it inside that audio,
+    or misread a name it hears nothing after; even a fixed lookahead of 0 ms waits for 2 s of
+    audio after the onset."""
     from asr.frames import Framer
     from asr.pause import PauseTracker
 
@@ -140,7 +141,7 @@ def test_no_word_commits_on_the_first_second_of_speech(lm, demo_audio):
     final = next(e for e in r.events if isinstance(e, Final))
     early = [e for e in r.events if isinstance(e, Partial) and e.committed and e.t < final.t]
     assert early, "fixed:0 should commit words before the final"
-    assert min(e.t for e in early) >= onset + 1.0
+    assert min(e.t for e in early) >= onset + 2.0
 
 
 
