@@ -102,7 +102,7 @@ def test_dynamic_waits_for_right_context():
 
 
 def test_a_held_back_pass_still_counts_towards_stability():
-    """limit=0 (the engine's first second of speech) commits nothing, but the words seen then have
+    """limit=0 (the engine's hold at the start of speech) commits nothing, but the words seen then have
     held since then, so they commit on the first pass allowed to."""
     words = [w(" the", 0.5), w(" cat", 0.9)]
     p = DynamicLookahead(threshold=0.5, stable_ms=300, max_ms=5000, right_ms=0)
