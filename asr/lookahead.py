@@ -190,7 +190,8 @@ def _cap(words: list, limit: int | None) -> int:
 
 
 def parse_policy(spec: str):
-    """'fixed:500' (or 'fixed:500:once'), 'dynamic' (or 'dynamic:STABLE_MS:MAX_MS'), 'local-agreement' (or 'la2')."""
+    """'fixed:500' (or 'fixed:500:once'), 'dynamic' (or 'dynamic:STABLE_MS:MAX_MS:...', up to six
+    numbers), 'local-agreement' (or 'la2')."""
     if spec.startswith("fixed:"):
         ms, *rest = spec.split(":")[1:]
         if rest not in ([], ["once"]):
@@ -198,7 +199,10 @@ def parse_policy(spec: str):
         return FixedLookahead(float(ms), agree=not rest)
     if spec == "dynamic" or spec.startswith("dynamic:"):
         ms = [float(x) for x in spec.split(":")[1:]]  # dynamic[:STABLE_MS[:MAX_MS[:RIGHT_MS[:THRESHOLD[:MIN_MS[:SURE]]]]]]
-        return DynamicLookahead(**dict(zip(("stable_ms", "max_ms", "right_ms", "threshold", "min_speech_ms", "sure"), ms)))
+        names = ("stable_ms", "max_ms", "right_ms", "threshold", "min_speech_ms", "sure")
+        if len(ms) > len(names):  # zip would drop the rest, and a run would not be the one asked for
+            raise ValueError(f"unknown lookahead {spec!r}: dynamic takes at most {len(names)} numbers")
+        return DynamicLookahead(**dict(zip(names, ms)))
     if spec in ("local-agreement", "la2", "local-agreement-2"):
         return LocalAgreement()
     raise ValueError(f"unknown lookahead {spec!r}: use fixed:MS, dynamic or local-agreement")

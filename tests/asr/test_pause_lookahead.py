@@ -159,6 +159,6 @@ def test_parse_policy():
     assert parse_policy("dynamic:250:900:150:0.6:0:0.9").sure == 0.9
     assert parse_policy("dynamic").sure == 0.8 and parse_policy("dynamic:200:1200:200:0.5:0:0.5").sure == 0.5
     assert isinstance(parse_policy("la2"), LocalAgreement)
-    for bad in ("soon", "fixed:500:maybe"):
+    for bad in ("soon", "fixed:500:maybe", "dynamic:200:1200:200:0.5:0:0.8:1500"):
         with pytest.raises(ValueError):
             parse_policy(bad)
