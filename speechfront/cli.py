@@ -65,6 +65,22 @@ def _bench_streaming_args(p) -> None:
     p.add_argument("--json", default="bench-results/streaming.json")
 
 
+def _bench_lookahead_args(p) -> None:
+    from bench.manifest import DEFAULT_MANIFEST
+
+    p.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
+    p.add_argument("--every", type=int, default=3, help="every Kth clip (default 3: about 230 clips)")
+    p.add_argument("--offset", type=int, default=0, help="starting from this clip (another third: 1)")
+    p.add_argument("--limit", type=int, help="at most N clips")
+    p.add_argument("--log-policy", default="fixed:1500", help="the slow policy the logged passes run under")
+    p.add_argument("--lookahead", nargs="+", default=["dynamic"], help="dynamic rules to replay on the log")
+    p.add_argument("--save", type=Path, help="write the log here (JSON)")
+    p.add_argument("--load", type=Path, help="replay the rules on a saved log instead of recording one")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--model", default="tiny.en")
+    _decoder_arg(p)
+
+
 def _bench_rerank_args(p) -> None:
     from bench.manifest import DEFAULT_MANIFEST
 
@@ -160,6 +176,7 @@ def parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks against peers").add_subparsers(dest="bench", required=True)
     _bench_offline_args(bench.add_parser("offline", help="WER and throughput against faster-whisper"))
     _bench_streaming_args(bench.add_parser("streaming", help="streaming WER, commit latency, streams"))
+    _bench_lookahead_args(bench.add_parser("lookahead", help="dynamic lookahead rules replayed on a log of passes"))
     _bench_rerank_args(bench.add_parser("rerank", help="WER with and without LLM reranking, oracle, latency"))
     _bench_tts_args(bench.add_parser("tts", help="LTTS round-trip WER, real-time factor, first audio"))
     _bench_endpointing_args(bench.add_parser("endpointing", help="cutoffs against endpoint latency, with peers"))
@@ -191,6 +208,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.streaming import main as streaming
 
         return streaming(args)
+    if args.command == "bench" and args.bench == "lookahead":
+        from bench.passlog import main as lookahead
+
+        return lookahead(args)
     if args.command == "bench" and args.bench == "rerank":
         from bench.rerank import main as rerank
 

@@ -1,0 +1,52 @@
+"""Dynamic rules replayed on a log of passes (bench/passlog.py)."""
+import pytest
+
+from asr.lookahead import DynamicLookahead, parse_policy
+from bench.passlog import record, simulate
+
+NEVER = DynamicLookahead(threshold=1.01, sure=1.01, max_ms=1e9)  # waits for the log policy
+
+
+def _w(key, start, end, prob, since, attached=False):
+    return [key, start, end, end, prob, False, attached, since]
+
+
+def _log():
+    """One utterance: "uh" (sure) read as "a" from the third pass on; the log policy commits
+    both words at the fourth pass, and a fifth sees nothing left."""
+    return [[
+        {"t": 1.0, "base": 0, "n": 0, "words": [_w("uh", 0.3, 0.5, 0.95, 1.0), _w("cat", 0.5, 0.8, 0.9, 1.0)]},
+        {"t": 1.3, "base": 0, "n": 0, "words": [_w("uh", 0.3, 0.5, 0.95, 1.0), _w("cat", 0.5, 0.8, 0.9, 1.0)]},
+        {"t": 1.6, "base": 0, "n": 0, "words": [_w("a", 0.3, 0.5, 0.6, 1.6), _w("cat", 0.5, 0.8, 0.9, 1.6)]},
+        {"t": 2.4, "base": 0, "n": 2, "words": [_w("a", 0.3, 0.5, 0.6, 1.6), _w("cat", 0.5, 0.8, 0.9, 1.6)]},
+        {"t": 2.7, "base": 2, "n": 0, "words": []},
+    ]]
+
+
+def test_a_quick_rule_counts_the_readings_it_committed_too_early():
+    r = simulate(_log(), parse_policy("dynamic"))
+    # at 1.3 s both words had held 300 ms with 800 / 500 ms after them: "uh" is the wrong reading
+    assert r == {"words": 2, "changed": 1, "p50_ms": 650.0, "p90_ms": 770.0}
+
+
+def test_a_rule_that_never_commits_follows_the_log_policy():
+    r = simulate(_log(), NEVER)
+    assert r["changed"] == 0 and r["words"] == 2
+    assert r["p50_ms"] == pytest.approx(1750.0)  # committed at 2.4 s: 1.9 and 1.6 s after the words
+
+
+def test_a_word_whose_rest_is_unaccepted_waits():
+    log = _log()
+    for p in log[0][:4]:
+        p["words"][1][6] = True  # "cat" has no space: it is the rest of the word before
+        p["words"][1][4] = 0.1  # and unsure, so it waits for the log policy
+    assert simulate(log, parse_policy("dynamic"))["changed"] == 0
+
+
+def test_a_rule_replayed_on_its_own_log_commits_what_it_committed(recognizer, demo_audio):
+    log = record(recognizer.lm, [demo_audio], log_policy="dynamic")
+    assert sum(len(u) for u in log) >= 5
+    own = simulate(log, parse_policy("dynamic"))
+    assert own["changed"] == 0 and own["words"] == 12  # Beckett's twelve words
+    slow = simulate(log, NEVER)
+    assert slow["changed"] == 0 and slow["p50_ms"] >= own["p50_ms"]
