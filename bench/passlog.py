@@ -122,9 +122,9 @@ def simulate(log: list[list[dict]], rule: DynamicLookahead) -> dict:
 def main(args) -> int:
     torch.set_num_threads(args.threads)
     rules = [(spec, parse_policy(spec)) for spec in args.lookahead]
-    bad = [s for s, r in rules if not isinstance(r, DynamicLookahead)]
-    if bad:
-        print(f"only dynamic rules replay on a log: {', '.join(bad)}", file=sys.stderr)
+    bad = [s for s, r in rules if not isinstance(r, DynamicLookahead) or r.min_speech_s > 0]
+    if bad:  # the log keeps no speech onsets, so a start hold (MIN) cannot be replayed
+        print(f"only dynamic rules without a start hold replay on a log: {', '.join(bad)}", file=sys.stderr)
         return 2
     if args.load:
         saved = json.loads(Path(args.load).read_text())

@@ -50,3 +50,18 @@ def test_a_rule_replayed_on_its_own_log_commits_what_it_committed(recognizer, de
     assert own["changed"] == 0 and own["words"] == 12  # Beckett's twelve words
     slow = simulate(log, NEVER)
     assert slow["changed"] == 0 and slow["p50_ms"] >= own["p50_ms"]
+
+
+def test_the_command_replays_rules_on_a_saved_log(tmp_path, capsys):
+    import json
+
+    from speechfront.cli import main
+
+    saved = tmp_path / "log.json"
+    saved.write_text(json.dumps({"log_policy": "fixed:1500", "log": _log()}))
+    assert main(["bench", "lookahead", "--load", str(saved), "--lookahead", "dynamic", "dynamic:200:5000"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("dynamic")]
+    assert rows == [["dynamic", "2", "1", "650", "770"], ["dynamic:200:5000", "2", "1", "650", "770"]]
+    # a start hold needs speech onsets, which the log does not keep; fixed rules are not replayed
+    assert main(["bench", "lookahead", "--load", str(saved), "--lookahead", "dynamic:200:1200:200:0.5:500"]) == 2
+    assert main(["bench", "lookahead", "--load", str(saved), "--lookahead", "fixed:500"]) == 2
