@@ -120,23 +120,19 @@ class DynamicLookahead:
         self._prev = []
 
     def commit(self, words: list[TentativeWord], audio_end: float, limit: int | None = None) -> int:
-        since, agree = [], True
-        for i, w in enumerate(words):
-            agree = agree and i < len(self._prev) and self._prev[i][0] == w.key
-            since.append(self._prev[i][1] if agree else audio_end)
+        since = held_since(self._prev, words, audio_end)
         n = 0
         for i, w in enumerate(words[: _cap(words, limit)]):
-            if w.open:
+            if w.open or not self.accepts(w.prob, audio_end - since[i], audio_end - w.hold):
                 break
-            held = (audio_end - since[i]) * 1000
-            right = (audio_end - w.hold) * 1000
-            if held >= self.stable_ms and right >= self.needed_ms(w.prob):
-                n = i + 1
-            else:
-                break
+            n = i + 1
         n = _whole(words, n)
         self._prev = [(w.key, t) for w, t in zip(words[n:], since[n:])]
         return n
+
+    def accepts(self, prob: float, held_s: float, right_s: float) -> bool:
+        """A word read alike for held_s with right_s of audio after it."""
+        return held_s * 1000 >= self.stable_ms and right_s * 1000 >= self.needed_ms(prob)
 
     def needed_ms(self, prob: float) -> float:
         """Right context a word needs: max_ms under the threshold, right_ms from `sure` up, and
@@ -167,6 +163,16 @@ class LocalAgreement:
         n = _whole(words, n)
         self._prev = [w.key for w in words[n:]]
         return n
+
+
+def held_since(prev: list[tuple[str, float]], words: list[TentativeWord], audio_end: float) -> list[float]:
+    """For each word, since when every word up to it has read the same: prev holds the last
+    pass's uncommitted (key, since) pairs; a word read otherwise starts now."""
+    since, agree = [], True
+    for i, w in enumerate(words):
+        agree = agree and i < len(prev) and prev[i][0] == w.key
+        since.append(prev[i][1] if agree else audio_end)
+    return since
 
 
 def _whole(words: list[TentativeWord], n: int) -> int:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from asr.audio import read_audio
-from asr.lookahead import DynamicLookahead, TentativeWord, parse_policy
+from asr.lookahead import DynamicLookahead, TentativeWord, held_since, parse_policy
 from asr.streaming import StreamingConfig, StreamingRecognizer
 from asr.whisper.load import load_model
 
@@ -51,10 +51,7 @@ class _Recorder:
             self.log.append([])
 
     def commit(self, words: list[TentativeWord], audio_end: float, limit: int | None = None) -> int:
-        since, agree = [], True  # as DynamicLookahead: held while every word up to it read the same
-        for i, w in enumerate(words):
-            agree = agree and i < len(self._prev) and self._prev[i][0] == w.key
-            since.append(self._prev[i][1] if agree else audio_end)
+        since = held_since(self._prev, words, audio_end)  # as DynamicLookahead keeps it
         n = self.policy.commit(words, audio_end, limit)
         self.log[-1].append({"t": audio_end, "base": self._base, "n": n, "words": [
             [w.key, w.start, w.end, None if w.hold == float("inf") else w.hold, w.prob, w.open, w.attached, s]
@@ -78,9 +75,7 @@ def record(lm, clips: list[np.ndarray], log_policy: str = "fixed:1500", gap: flo
 
 def _accepts(rule: DynamicLookahead, w: Word, t: float) -> bool:
     key, start, end, hold, prob, opened, attached, since = w
-    if opened or hold is None:
-        return False
-    return (t - since) * 1000 >= rule.stable_ms and (t - hold) * 1000 >= rule.needed_ms(prob)
+    return not opened and hold is not None and rule.accepts(prob, t - since, t - hold)
 
 
 def simulate(log: list[list[dict]], rule: DynamicLookahead) -> dict:
