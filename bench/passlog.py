@@ -28,6 +28,7 @@ from asr.whisper.load import load_model
 
 from .manifest import load_manifest
 from .replay import StreamInput, replay
+from .streaming import build_lanes
 
 # a logged word: key, start, end, hold (None: not over), prob, open, attached, held since
 Word = list
@@ -61,15 +62,11 @@ class _Recorder:
         return n
 
 
-def record(lm, clips: list[np.ndarray], log_policy: str = "fixed:1500", gap: float = 2.0) -> list[list[dict]]:
-    """The passes of one lane of clips, one list per utterance, under `log_policy`."""
+def record(lm, audio: np.ndarray, log_policy: str = "fixed:1500") -> list[list[dict]]:
+    """The passes over one stream of audio (a lane of clips), one list per utterance."""
     log: list[list[dict]] = []
     rec = StreamingRecognizer(lm, StreamingConfig(), lambda: _Recorder(parse_policy(log_policy), log))
-    silence = np.zeros(int(gap * 16000), np.float32)
-    parts = [silence[:8000]]  # laid out as bench/streaming.py's lanes
-    for a in clips:
-        parts += [a, silence]
-    replay([StreamInput("s0", np.concatenate(parts))], rec, compute_scale=0.0)
+    replay([StreamInput("s0", audio)], rec, compute_scale=0.0)
     return [u for u in log if u]
 
 
@@ -128,7 +125,8 @@ def main(args) -> int:
         items = load_manifest(args.manifest)[args.offset:: args.every][: args.limit]
         lm = load_model(args.model, "cpu", int8_decoder=args.decoder == "int8")
         print(f"recording {len(items)} clips under {args.log_policy}, compute off the clock", file=sys.stderr)
-        log, log_policy = record(lm, [read_audio(it.audio) for it in items], args.log_policy), args.log_policy
+        lane = build_lanes(items, {it.id: read_audio(it.audio) for it in items}, 1, 2.0)[0]  # as bench streaming
+        log, log_policy = record(lm, lane.audio, args.log_policy), args.log_policy
         if args.save:
             Path(args.save).parent.mkdir(parents=True, exist_ok=True)
             Path(args.save).write_text(json.dumps({"log_policy": log_policy, "log": log}))

@@ -44,7 +44,7 @@ def test_a_word_whose_rest_is_unaccepted_waits():
 
 
 def test_a_rule_replayed_on_its_own_log_commits_what_it_committed(recognizer, demo_audio):
-    log = record(recognizer.lm, [demo_audio], log_policy="dynamic")
+    log = record(recognizer.lm, demo_audio, log_policy="dynamic")
     assert sum(len(u) for u in log) >= 5
     own = simulate(log, parse_policy("dynamic"))
     assert own["changed"] == 0 and own["words"] == 12  # Beckett's twelve words
