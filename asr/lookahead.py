@@ -13,7 +13,10 @@ still tracks what it saw).
   in the previous pass, which had less right context, with enough audio after
   it for its token probability: 200 ms for a sure word, more the less sure it
   is; a word under the threshold waits ``max_ms`` of right context, and then
-  commits once two passes agree on it.
+  commits once two passes agree on it. With a ``StabilityModel``
+  (asr/stability.py) a trained score over the word and its neighbours takes
+  the place of the probability rule (the default where one ships for the
+  recognizer model).
 - ``LocalAgreement(n=2)``: whisper_streaming's policy, the peer: decode every
   ``interval`` seconds and commit the longest prefix that the last two passes
   agree on.
@@ -21,7 +24,10 @@ still tracks what it saw).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+from .stability import StabilityModel, load_stability
 
 
 def word_key(text: str) -> str:
@@ -100,10 +106,14 @@ class DynamicLookahead:
     of it committed "Street out they swam"); holding alone is no sign a word is
     right (on 233 dev clips, committing any word read alike for 600-800 ms cost 1
     point of WER). Nothing commits before ``min_speech_ms`` of audio follows the
-    utterance's onset (see FixedLookahead)."""
+    utterance's onset (see FixedLookahead).
+
+    With ``model``, a word that has held ``stable_ms`` with ``right_ms`` after it
+    commits once the model's score reaches its threshold, or at ``max_ms``."""
 
     def __init__(self, threshold: float = 0.5, stable_ms: float = 200.0, max_ms: float = 1200.0,
-                 right_ms: float = 200.0, min_speech_ms: float = 0.0, sure: float = 0.8):
+                 right_ms: float = 200.0, min_speech_ms: float = 0.0, sure: float = 0.8,
+                 model: StabilityModel | None = None):
         self.threshold = threshold
         # sure <= threshold: one step at the threshold (right_ms above it); 0.8 took WER on 233
         # dev clips from 8.10 to 7.67 % for 41 ms of P50 (README)
@@ -113,7 +123,8 @@ class DynamicLookahead:
         self.right_ms = right_ms
         self.min_speech_s = min_speech_ms / 1000
         self.interval = 0.0
-        self.name = "dynamic"
+        self.model = model
+        self.name = "dynamic" if model is None else f"dynamic:learned:{model.threshold:g}"
         self._prev: list[tuple[str, float]] = []  # (key, time since which it has held)
 
     def reset(self) -> None:
@@ -121,18 +132,26 @@ class DynamicLookahead:
 
     def commit(self, words: list[TentativeWord], audio_end: float, limit: int | None = None) -> int:
         since = held_since(self._prev, words, audio_end)
+        probs, lens = [w.prob for w in words], [len(w.key) for w in words]
         n = 0
         for i, w in enumerate(words[: _cap(words, limit)]):
-            if w.open or not self.accepts(w.prob, audio_end - since[i], audio_end - w.hold):
+            if w.open or not self.accepts(probs, lens, i, audio_end - since[i], audio_end - w.hold):
                 break
             n = i + 1
         n = _whole(words, n)
         self._prev = [(w.key, t) for w, t in zip(words[n:], since[n:])]
         return n
 
-    def accepts(self, prob: float, held_s: float, right_s: float) -> bool:
-        """A word read alike for held_s with right_s of audio after it."""
-        return held_s * 1000 >= self.stable_ms and right_s * 1000 >= self.needed_ms(prob)
+    def accepts(self, probs: Sequence[float], lens: Sequence[int], i: int, held_s: float, right_s: float) -> bool:
+        """Word i of the uncommitted words (their lowest token probabilities and letters), read
+        alike for held_s with right_s of audio after it."""
+        if held_s * 1000 < self.stable_ms:
+            return False
+        if self.model is None:
+            return right_s * 1000 >= self.needed_ms(probs[i])
+        if right_s * 1000 < self.right_ms:
+            return False
+        return right_s * 1000 >= self.max_ms or self.model.score(probs, lens, i, right_s, held_s) >= self.model.threshold
 
     def needed_ms(self, prob: float) -> float:
         """Right context a word needs: max_ms under the threshold, right_ms from `sure` up, and
@@ -195,15 +214,29 @@ def _cap(words: list, limit: int | None) -> int:
     return len(words) if limit is None else min(limit, len(words))
 
 
-def parse_policy(spec: str):
-    """'fixed:500' (or 'fixed:500:once'), 'dynamic' (or 'dynamic:STABLE_MS:MAX_MS:...', up to six
+def parse_policy(spec: str, model_name: str | None = None):
+    """'fixed:500' (or 'fixed:500:once'), 'dynamic' (the trained rule where asr/weights has one
+    for model_name, else the hand rule), 'dynamic:learned[:SCORE]' (the trained rule, at another
+    threshold), 'dynamic:hand' or 'dynamic:STABLE_MS:MAX_MS:...' (the hand rule, up to six
     numbers), 'local-agreement' (or 'la2')."""
     if spec.startswith("fixed:"):
         ms, *rest = spec.split(":")[1:]
         if rest not in ([], ["once"]):
             raise ValueError(f"unknown lookahead {spec!r}: use fixed:MS or fixed:MS:once")
         return FixedLookahead(float(ms), agree=not rest)
-    if spec == "dynamic" or spec.startswith("dynamic:"):
+    if spec == "dynamic" or spec.startswith("dynamic:learned"):
+        model = load_stability(model_name) if model_name else None
+        if spec == "dynamic":
+            return DynamicLookahead(model=model)  # the hand rule where none is trained
+        rest = spec.split(":")[2:]
+        if model is None:
+            raise ValueError(f"{spec!r}: no trained stability model for {model_name or 'an unnamed recognizer'}")
+        if len(rest) > 1:
+            raise ValueError(f"unknown lookahead {spec!r}: use dynamic:learned or dynamic:learned:SCORE")
+        return DynamicLookahead(model=replace(model, threshold=float(rest[0])) if rest else model)
+    if spec == "dynamic:hand":
+        return DynamicLookahead()
+    if spec.startswith("dynamic:"):
         ms = [float(x) for x in spec.split(":")[1:]]  # dynamic[:STABLE_MS[:MAX_MS[:RIGHT_MS[:THRESHOLD[:MIN_MS[:SURE]]]]]]
         names = ("stable_ms", "max_ms", "right_ms", "threshold", "min_speech_ms", "sure")
         if len(ms) > len(names):  # zip would drop the rest, and a run would not be the one asked for

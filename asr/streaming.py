@@ -24,7 +24,7 @@ import torch
 from .batcher import Batch
 from .events import CommittedWord, Event, Final, Partial
 from .frames import SAMPLE_RATE
-from .lookahead import DynamicLookahead, FixedLookahead, TentativeWord, word_key
+from .lookahead import FixedLookahead, TentativeWord, parse_policy, word_key
 from .pause import PauseState
 from .results import Hypothesis
 from .whisper.align import align, split_words
@@ -101,9 +101,11 @@ class StreamState:
 
 class StreamingRecognizer:
     def __init__(self, lm: LoadedModel, config: StreamingConfig = StreamingConfig(),
-                 policy_factory: Callable[[], object] = DynamicLookahead, reranker=None, endpointer=None):
-        """endpointer: an endpointing.Endpointer; by default two-pass with the shipped
-        arbitrator for this model, or the pause rule where there is none."""
+                 policy_factory: Callable[[], object] | None = None, reranker=None, endpointer=None):
+        """policy_factory: a new lookahead policy per utterance; by default `dynamic` (the
+        trained rule where one ships for this model). endpointer: an endpointing.Endpointer; by
+        default two-pass with the shipped arbitrator for this model, or the pause rule where
+        there is none."""
         if endpointer is None:
             from endpointing import default_endpointer
 
@@ -116,7 +118,7 @@ class StreamingRecognizer:
         self.tok = lm.tokenizer
         self.mel = LogMel(lm.model.dims.n_mels, lm.device)
         self.decoder = WindowDecoder(lm, config.decode)
-        self.policy_factory = policy_factory
+        self.policy_factory = policy_factory or (lambda: parse_policy("dynamic", lm.name))
         self.streams: dict[str, StreamState] = {}
         self.passes = 0
         self.preempted = 0  # passes given up (in the encoder or the decoder) for a waiting pause or end batch

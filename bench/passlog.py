@@ -11,11 +11,16 @@ a faster rule adds. Latency is the pass's audio time minus the word's end as
 the log policy ends with it, with no compute (real time adds the passes).
 What a rule commits also changes the later passes (committed words are forced
 on the decoder), which the log cannot show: confirm a rule in real time.
+
+`train` fits asr/stability.py's model on logs: every word the hand rule leaves
+uncommitted that has held 200 ms with 200 ms after it, labelled by whether its
+reading is the log policy's last. Train on clips the benchmark does not use.
 """
 from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +28,7 @@ import torch
 
 from asr.audio import read_audio
 from asr.lookahead import DynamicLookahead, TentativeWord, held_since, parse_policy
+from asr.stability import NAMES, StabilityModel, features, fit
 from asr.streaming import StreamingConfig, StreamingRecognizer
 from asr.whisper.load import load_model
 
@@ -70,20 +76,25 @@ def record(lm, audio: np.ndarray, log_policy: str = "fixed:1500") -> list[list[d
     return [u for u in log if u]
 
 
-def _accepts(rule: DynamicLookahead, w: Word, t: float) -> bool:
-    key, start, end, hold, prob, opened, attached, since = w
-    return not opened and hold is not None and rule.accepts(prob, t - since, t - hold)
+def _accepts(rule: DynamicLookahead, words: list[Word], i: int, t: float) -> bool:
+    """Whether the rule commits word i of these uncommitted words at pass time t."""
+    key, start, end, hold, prob, opened, attached, since = words[i]
+    return not opened and hold is not None and rule.accepts(
+        [w[4] for w in words], [len(w[0]) for w in words], i, t - since, t - hold)
 
 
-def simulate(log: list[list[dict]], rule: DynamicLookahead) -> dict:
+def _finals(passes: list[dict]) -> dict[int, Word]:
+    """Index in the utterance -> the log policy's last reading of that word."""
+    return {p["base"] + i: w for p in passes for i, w in enumerate(p["words"])}
+
+
+def simulate(log: list[list[dict]], rule: DynamicLookahead, visit=None) -> dict:
     """Replay `rule` over the logged passes: words read differently from the log policy's
-    final reading, and commit latency (no compute) percentiles."""
+    final reading, and commit latency (no compute) percentiles. visit(view, t, truth), if
+    given, sees each pass's words the rule has not committed and their final readings."""
     changed, lat = 0, []
     for passes in log:
-        final: dict[int, Word] = {}  # index in the utterance -> the log policy's last reading
-        for p in passes:
-            for i, w in enumerate(p["words"]):
-                final[p["base"] + i] = w
+        final = _finals(passes)
         done = 0
 
         def take(p, upto):
@@ -97,8 +108,10 @@ def simulate(log: list[list[dict]], rule: DynamicLookahead) -> dict:
         for p in passes:
             words, base = p["words"], p["base"]
             if base <= done:
-                n = done
-                while n - base < len(words) and _accepts(rule, words[n - base], p["t"]):
+                view, n = words[done - base:], done  # what the rule has not committed
+                if visit is not None:
+                    visit(view, p["t"], [final[k][0] for k in range(done, done + len(view))])
+                while n - done < len(view) and _accepts(rule, view, n - done, p["t"]):
                     n += 1
                 while n > done and n - base < len(words) and words[n - base][6]:
                     n -= 1  # no half words: the next one is the rest of this one
@@ -111,29 +124,77 @@ def simulate(log: list[list[dict]], rule: DynamicLookahead) -> dict:
             "p90_ms": round(float(np.percentile(ms, 90)), 1)}
 
 
+def examples(log: list[list[dict]], rule: DynamicLookahead = DynamicLookahead()) -> tuple[np.ndarray, np.ndarray]:
+    """Training rows: each word, as `rule` replayed on the log leaves it uncommitted, that has
+    held the rule's stable_ms with its right_ms after it; the label is whether its reading is the
+    one the log policy ends with."""
+    x, y = [], []
+
+    def visit(view, t, truth):
+        probs, lens = [w[4] for w in view], [len(w[0]) for w in view]
+        for i, (key, start, end, hold, prob, opened, attached, since) in enumerate(view):
+            if opened or hold is None or (t - since) * 1000 < rule.stable_ms or (t - hold) * 1000 < rule.right_ms:
+                continue
+            x.append(features(probs, lens, i, t - hold, t - since))
+            y.append(key == truth[i])
+
+    simulate(log, rule, visit)
+    return np.array(x, np.float64).reshape(-1, len(NAMES)), np.array(y, np.float64)
+
+
+THRESHOLDS = (0.9, 0.95, 0.97, 0.98, 0.985, 0.99, 0.993, 0.995, 0.998)
+
+
+def train(log: list[list[dict]], trained_on: str = "") -> tuple[StabilityModel, list[dict]]:
+    """Fit the model, then pick the lowest threshold from which up no threshold changes more
+    words on these logs than the hand rule: as fast as it can be without adding errors here."""
+    x, y = examples(log)
+    model = fit(x, y, threshold=THRESHOLDS[-1], trained_on=trained_on)
+    hand = simulate(log, DynamicLookahead())
+    table = [{"threshold": t} | simulate(log, DynamicLookahead(model=replace(model, threshold=t))) for t in THRESHOLDS]
+    pick = THRESHOLDS[-1]
+    for row in reversed(table):
+        if row["changed"] > hand["changed"]:
+            break
+        pick = row["threshold"]
+    return replace(model, threshold=pick), [{"threshold": "hand rule"} | hand] + table
+
+
 def main(args) -> int:
     torch.set_num_threads(args.threads)
-    rules = [(spec, parse_policy(spec)) for spec in args.lookahead]
+    rules = [(spec, parse_policy(spec, args.model)) for spec in args.lookahead]
     bad = [s for s, r in rules if not isinstance(r, DynamicLookahead) or r.min_speech_s > 0]
     if bad:  # the log keeps no speech onsets, so a start hold (MIN) cannot be replayed
         print(f"only dynamic rules without a start hold replay on a log: {', '.join(bad)}", file=sys.stderr)
         return 2
     if args.load:
-        saved = json.loads(Path(args.load).read_text())
-        log, log_policy = saved["log"], saved["log_policy"]
+        saved = [json.loads(Path(f).read_text()) for f in args.load]
+        log = [u for d in saved for u in d["log"]]
+        log_policy = ", ".join(sorted({d["log_policy"] for d in saved}))
+        clips = "; ".join(d.get("clips", str(f)) for d, f in zip(saved, args.load))
     else:
         items = load_manifest(args.manifest)[args.offset:: args.every][: args.limit]
         lm = load_model(args.model, "cpu", int8_decoder=args.decoder == "int8")
         print(f"recording {len(items)} clips under {args.log_policy}, compute off the clock", file=sys.stderr)
         lane = build_lanes(items, {it.id: read_audio(it.audio) for it in items}, 1, 2.0)[0]  # as bench streaming
         log, log_policy = record(lm, lane.audio, args.log_policy), args.log_policy
+        clips = f"{len(items)} clips of {args.manifest.name}: every {args.every} from clip {args.offset}"
         if args.save:
             Path(args.save).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.save).write_text(json.dumps({"log_policy": log_policy, "log": log}))
+            Path(args.save).write_text(json.dumps({"log_policy": log_policy, "clips": clips, "log": log}))
     print(f"{sum(len(u) for u in log)} passes, {len(log)} utterances, logged under {log_policy}")
-    print(f"{'rule':<40}{'words':>7}{'changed':>9}{'P50 ms':>8}{'P90 ms':>8}")
-    for spec, rule in rules:
-        r = simulate(log, rule)
-        print(f"{spec:<40}{r['words']:>7}{r['changed']:>9}{r['p50_ms']:>8.0f}{r['p90_ms']:>8.0f}")
+    if args.train:
+        model, table = train(log, f"{args.model}; logged under {log_policy}; {clips}")
+        _print("threshold", [(r["threshold"], r) for r in table])
+        Path(args.train).parent.mkdir(parents=True, exist_ok=True)
+        model.save(args.train)
+        print(f"threshold {model.threshold:g}; model written to {args.train}")
+        return 0
+    _print("rule", [(spec, simulate(log, rule)) for spec, rule in rules])
     return 0
 
+
+def _print(label: str, rows: list[tuple[object, dict]]) -> None:
+    print(f"{label:<40}{'words':>7}{'changed':>9}{'P50 ms':>8}{'P90 ms':>8}")
+    for name, r in rows:
+        print(f"{name!s:<40}{r['words']:>7}{r['changed']:>9}{r['p50_ms']:>8.0f}{r['p90_ms']:>8.0f}")

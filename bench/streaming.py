@@ -72,7 +72,7 @@ def evaluate(items: list[Item], lookahead: str, streams: int = 1, gap: float = 2
     audio = audio or {it.id: read_audio(it.audio) for it in items}
     refs = refs if refs is not None else reference_words(items, audio, lm)
     lanes = build_lanes(items, audio, streams, gap)
-    rec = StreamingRecognizer(lm, config, lambda: parse_policy(lookahead), reranker=reranker)
+    rec = StreamingRecognizer(lm, config, lambda: parse_policy(lookahead, lm.name), reranker=reranker)
     inputs = [StreamInput(f"s{k}", lane.audio, start=k * stagger) for k, lane in enumerate(lanes)]
     result = replay(inputs, rec, batcher=batcher, across_streams=across_streams, compute_scale=compute_scale)
     words = {f"s{k}": [] for k in range(len(lanes))}

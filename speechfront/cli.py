@@ -75,7 +75,9 @@ def _bench_lookahead_args(p) -> None:
     p.add_argument("--log-policy", default="fixed:1500", help="the slow policy the logged passes run under")
     p.add_argument("--lookahead", nargs="+", default=["dynamic"], help="dynamic rules to replay on the log")
     p.add_argument("--save", type=Path, help="write the log here (JSON)")
-    p.add_argument("--load", type=Path, help="replay the rules on a saved log instead of recording one")
+    p.add_argument("--load", type=Path, nargs="+", help="replay the rules on saved logs instead of recording one")
+    p.add_argument("--train", type=Path, help="fit a stability model on the log(s) and write it here "
+                   "(asr/weights/stability-MODEL.json is the one `dynamic` uses)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--model", default="tiny.en")
     _decoder_arg(p)

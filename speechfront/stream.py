@@ -15,7 +15,7 @@ from .transcribe import add_rerank_arguments, make_reranker
 
 def add_arguments(p) -> None:
     p.add_argument("files", nargs="+", help="audio files; each is played as it would arrive live")
-    p.add_argument("--lookahead", default="dynamic", help="fixed:MS[:once], dynamic or local-agreement (default dynamic)")
+    p.add_argument("--lookahead", default="dynamic", help="fixed:MS[:once], dynamic (dynamic:learned:SCORE, dynamic:hand) or local-agreement (default dynamic)")
     p.add_argument("--streams", type=int, default=None,
                    help="concurrent streams (default: one per file); files are spread over them, repeated if needed")
     p.add_argument("--stagger", type=float, default=0.7, help="seconds between stream starts")
@@ -35,7 +35,7 @@ def run(args) -> int:
     from bench.replay import StreamInput, replay
 
     try:
-        parse_policy(args.lookahead)
+        parse_policy(args.lookahead, args.model)
     except ValueError as e:
         print(f"speechfront: error: {e}", file=sys.stderr)
         return 2
@@ -68,7 +68,7 @@ def run(args) -> int:
     except (FileNotFoundError, RuntimeError, ValueError) as e:
         print(f"speechfront: error: {e}", file=sys.stderr)
         return 2
-    rec = StreamingRecognizer(lm, policy_factory=lambda: parse_policy(args.lookahead), reranker=reranker)
+    rec = StreamingRecognizer(lm, policy_factory=lambda: parse_policy(args.lookahead, lm.name), reranker=reranker)
     result = replay(inputs, rec, PauseConfig(vad=args.vad), on_event=lambda e: _show(e, args.json))
     print(f"{n} streams, {result.audio_seconds:.1f} s of audio, compute {result.compute_seconds:.1f} s "
           f"(RTF {result.rtf:.3f}), {result.batches} batches {result.reasons}, "

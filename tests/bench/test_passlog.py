@@ -2,7 +2,7 @@
 import pytest
 
 from asr.lookahead import DynamicLookahead, parse_policy
-from bench.passlog import record, simulate
+from bench.passlog import examples, record, simulate, train
 
 NEVER = DynamicLookahead(threshold=1.01, sure=1.01, max_ms=1e9)  # waits for the log policy
 
@@ -59,9 +59,37 @@ def test_the_command_replays_rules_on_a_saved_log(tmp_path, capsys):
 
     saved = tmp_path / "log.json"
     saved.write_text(json.dumps({"log_policy": "fixed:1500", "log": _log()}))
-    assert main(["bench", "lookahead", "--load", str(saved), "--lookahead", "dynamic", "dynamic:200:5000"]) == 0
+    assert main(["bench", "lookahead", "--load", str(saved), "--lookahead", "dynamic:hand", "dynamic:200:5000"]) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("dynamic")]
-    assert rows == [["dynamic", "2", "1", "650", "770"], ["dynamic:200:5000", "2", "1", "650", "770"]]
+    assert rows == [["dynamic:hand", "2", "1", "650", "770"], ["dynamic:200:5000", "2", "1", "650", "770"]]
     # a start hold needs speech onsets, which the log does not keep; fixed rules are not replayed
     assert main(["bench", "lookahead", "--load", str(saved), "--lookahead", "dynamic:200:1200:200:0.5:500"]) == 2
     assert main(["bench", "lookahead", "--load", str(saved), "--lookahead", "fixed:500"]) == 2
+
+
+def test_training_rows_are_the_words_the_rule_could_commit_labelled_by_the_final_reading():
+    x, y = examples(_log())
+    # 1.3 s: "uh" (wrong) and "cat" have held 300 ms, and the hand rule commits both
+    assert y.tolist() == [0.0, 1.0] and x.shape == (2, 11)
+    x, y = examples(_log(), NEVER)  # a rule that leaves them: 1.6 s read anew, 2.4 s held 800 ms
+    assert y.tolist() == [0.0, 1.0, 1.0, 1.0]
+
+
+def test_training_picks_a_threshold_that_adds_no_changed_words_and_the_command_writes_it(tmp_path, capsys):
+    import json
+
+    from asr.stability import StabilityModel
+    from speechfront.cli import main
+
+    log = _log() * 3
+    model, table = train(log)
+    hand = table[0]
+    assert hand["threshold"] == "hand rule"
+    chosen = next(r for r in table[1:] if r["threshold"] == model.threshold)
+    assert chosen["changed"] <= hand["changed"]
+    saved = tmp_path / "log.json"
+    saved.write_text(json.dumps({"log_policy": "fixed:1500", "log": log}))
+    out = tmp_path / "w" / "stability.json"
+    assert main(["bench", "lookahead", "--load", str(saved), str(saved), "--train", str(out)]) == 0
+    assert "threshold" in capsys.readouterr().out
+    assert StabilityModel.load(out).threshold == model.threshold
