@@ -216,8 +216,8 @@ def _cap(words: list, limit: int | None) -> int:
 
 def parse_policy(spec: str, model_name: str | None = None):
     """'fixed:500' (or 'fixed:500:once'), 'dynamic' (the trained rule where asr/weights has one
-    for model_name, else the hand rule), 'dynamic:learned[:SCORE]' (the trained rule, at another
-    threshold), 'dynamic:hand' or 'dynamic:STABLE_MS:MAX_MS:...' (the hand rule, up to six
+    for model_name, else the hand rule), 'dynamic:learned[:SCORE[:MIN_MS]]' (the trained rule, at
+    another threshold, holding commits until MIN_MS after the speech onset), 'dynamic:hand' or 'dynamic:STABLE_MS:MAX_MS:...' (the hand rule, up to six
     numbers), 'local-agreement' (or 'la2')."""
     if spec.startswith("fixed:"):
         ms, *rest = spec.split(":")[1:]
@@ -231,9 +231,10 @@ def parse_policy(spec: str, model_name: str | None = None):
         rest = spec.split(":")[2:]
         if model is None:
             raise ValueError(f"{spec!r}: no trained stability model for {model_name or 'an unnamed recognizer'}")
-        if len(rest) > 1:
-            raise ValueError(f"unknown lookahead {spec!r}: use dynamic:learned or dynamic:learned:SCORE")
-        return DynamicLookahead(model=replace(model, threshold=float(rest[0])) if rest else model)
+        if len(rest) > 2:
+            raise ValueError(f"unknown lookahead {spec!r}: use dynamic:learned[:SCORE[:MIN_MS]]")
+        return DynamicLookahead(model=replace(model, threshold=float(rest[0])) if rest else model,
+                                min_speech_ms=float(rest[1]) if len(rest) > 1 else 0.0)
     if spec == "dynamic:hand":
         return DynamicLookahead()
     if spec.startswith("dynamic:"):

@@ -72,5 +72,7 @@ def test_parse_policy_chooses_the_learned_or_the_hand_rule():
     assert shipped is not None and 0.5 < shipped.threshold < 1 and len(shipped.weights) == len(NAMES)
     assert parse_policy("dynamic", "tiny.en").model == shipped
     assert parse_policy("dynamic:learned:0.9", "tiny.en").model.threshold == 0.9
+    held = parse_policy("dynamic:learned:0.9:800", "tiny.en")
+    assert held.model.threshold == 0.9 and held.min_speech_s == 0.8
     with pytest.raises(ValueError):
-        parse_policy("dynamic:learned:0.9:1", "tiny.en")
+        parse_policy("dynamic:learned:0.9:800:1", "tiny.en")
