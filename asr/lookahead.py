@@ -215,10 +215,10 @@ def _cap(words: list, limit: int | None) -> int:
 
 
 def parse_policy(spec: str, model_name: str | None = None):
-    """'fixed:500' (or 'fixed:500:once'), 'dynamic' (the trained rule where asr/weights has one
-    for model_name, else the hand rule), 'dynamic:learned[:SCORE[:MIN_MS]]' (the trained rule, at
-    another threshold, holding commits until MIN_MS after the speech onset), 'dynamic:hand' or 'dynamic:STABLE_MS:MAX_MS:...' (the hand rule, up to six
-    numbers), 'local-agreement' (or 'la2')."""
+    """'fixed:500' (or 'fixed:500:once'); 'dynamic' (the trained rule where asr/weights has one
+    for model_name, else the hand rule); 'dynamic:learned[:SCORE[:MIN_MS]]' (the trained rule at
+    another threshold, holding commits until MIN_MS after the speech onset); 'dynamic:hand' or
+    'dynamic:STABLE_MS:MAX_MS:...' (the hand rule, up to six numbers); 'local-agreement' ('la2')."""
     if spec.startswith("fixed:"):
         ms, *rest = spec.split(":")[1:]
         if rest not in ([], ["once"]):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
@@ -62,8 +63,10 @@ class StabilityModel:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
+@lru_cache(maxsize=None)
 def load_stability(model_name: str) -> StabilityModel | None:
-    """The shipped model for this recognizer model, if there is one."""
+    """The shipped model for this recognizer model, if there is one (read once: a policy is made
+    per stream)."""
     path = WEIGHTS / f"stability-{model_name}.json"
     return StabilityModel.load(path) if path.is_file() else None
 
