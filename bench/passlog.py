@@ -124,10 +124,11 @@ def simulate(log: list[list[dict]], rule: DynamicLookahead, visit=None) -> dict:
             "p90_ms": round(float(np.percentile(ms, 90)), 1)}
 
 
-def examples(log: list[list[dict]], rule: DynamicLookahead = DynamicLookahead()) -> tuple[np.ndarray, np.ndarray]:
+def examples(log: list[list[dict]], rule: DynamicLookahead | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Training rows: each word, as `rule` replayed on the log leaves it uncommitted, that has
     held the rule's stable_ms with its right_ms after it; the label is whether its reading is the
     one the log policy ends with."""
+    rule = rule or DynamicLookahead()
     x, y = [], []
 
     def visit(view, t, truth):
@@ -162,7 +163,8 @@ def train(log: list[list[dict]], trained_on: str = "") -> tuple[StabilityModel, 
 
 def main(args) -> int:
     torch.set_num_threads(args.threads)
-    rules = [(spec, parse_policy(spec, args.model)) for spec in args.lookahead]
+    # checked before the recording, which takes minutes; training replays no named rule
+    rules = [] if args.train else [(spec, parse_policy(spec, args.model)) for spec in args.lookahead]
     bad = [s for s, r in rules if not isinstance(r, DynamicLookahead) or r.min_speech_s > 0]
     if bad:  # the log keeps no speech onsets, so a start hold (MIN) cannot be replayed
         print(f"only dynamic rules without a start hold replay on a log: {', '.join(bad)}", file=sys.stderr)
