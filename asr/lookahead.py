@@ -15,8 +15,9 @@ still tracks what it saw).
   is; a word under the threshold waits ``max_ms`` of right context, and then
   commits once two passes agree on it. With a ``StabilityModel``
   (asr/stability.py) a trained score over the word and its neighbours takes
-  the place of the probability rule (the default where one ships for the
-  recognizer model).
+  the place of the probability rule, and the model's settings say how long a
+  word may wait and how much audio an utterance's first word needs (the
+  default where one ships for the recognizer model).
 - ``LocalAgreement(n=2)``: whisper_streaming's policy, the peer: decode every
   ``interval`` seconds and commit the longest prefix that the last two passes
   agree on.
@@ -109,7 +110,10 @@ class DynamicLookahead:
     utterance's onset (see FixedLookahead).
 
     With ``model``, a word that has held ``stable_ms`` with ``right_ms`` after it
-    commits once the model's score reaches its threshold, or at ``max_ms``."""
+    commits once the model's score reaches its threshold, or at the model's ``max_ms``;
+    the utterance's first ``first_words`` words wait for ``first_ms`` after them before
+    the score counts (on little audio Whisper misreads an opening: "Wada and" as
+    "water in", "Mrs." as "This is")."""
 
     def __init__(self, threshold: float = 0.5, stable_ms: float = 200.0, max_ms: float = 1200.0,
                  right_ms: float = 200.0, min_speech_ms: float = 0.0, sure: float = 0.8,
@@ -126,32 +130,37 @@ class DynamicLookahead:
         self.model = model
         self.name = "dynamic" if model is None else f"dynamic:learned:{model.threshold:g}"
         self._prev: list[tuple[str, float]] = []  # (key, time since which it has held)
+        self._done = 0  # words committed in this utterance
 
     def reset(self) -> None:
         self._prev = []
+        self._done = 0
 
     def commit(self, words: list[TentativeWord], audio_end: float, limit: int | None = None) -> int:
         since = held_since(self._prev, words, audio_end)
         probs, lens = [w.prob for w in words], [len(w.key) for w in words]
         n = 0
         for i, w in enumerate(words[: _cap(words, limit)]):
-            if w.open or not self.accepts(probs, lens, i, audio_end - since[i], audio_end - w.hold):
+            if w.open or not self.accepts(probs, lens, i, audio_end - since[i], audio_end - w.hold, self._done + i):
                 break
             n = i + 1
         n = _whole(words, n)
         self._prev = [(w.key, t) for w, t in zip(words[n:], since[n:])]
+        self._done += n
         return n
 
-    def accepts(self, probs: Sequence[float], lens: Sequence[int], i: int, held_s: float, right_s: float) -> bool:
+    def accepts(self, probs: Sequence[float], lens: Sequence[int], i: int, held_s: float, right_s: float,
+                k: int | None = None) -> bool:
         """Word i of the uncommitted words (their lowest token probabilities and letters), read
-        alike for held_s with right_s of audio after it."""
+        alike for held_s with right_s of audio after it; k: its index in the utterance."""
         if held_s * 1000 < self.stable_ms:
             return False
         if self.model is None:
             return right_s * 1000 >= self.needed_ms(probs[i])
-        if right_s * 1000 < self.right_ms:
+        m, right_ms = self.model, right_s * 1000
+        if right_ms < self.right_ms or (k is not None and k < m.first_words and right_ms < m.first_ms):
             return False
-        return right_s * 1000 >= self.max_ms or self.model.score(probs, lens, i, right_s, held_s) >= self.model.threshold
+        return right_ms >= m.max_ms or m.score(probs, lens, i, right_s, held_s) >= m.threshold
 
     def needed_ms(self, prob: float) -> float:
         """Right context a word needs: max_ms under the threshold, right_ms from `sure` up, and
@@ -216,9 +225,9 @@ def _cap(words: list, limit: int | None) -> int:
 
 def parse_policy(spec: str, model_name: str | None = None):
     """'fixed:500' (or 'fixed:500:once'); 'dynamic' (the trained rule where asr/weights has one
-    for model_name, else the hand rule); 'dynamic:learned[:SCORE[:MIN_MS]]' (the trained rule at
-    another threshold, holding commits until MIN_MS after the speech onset); 'dynamic:hand' or
-    'dynamic:STABLE_MS:MAX_MS:...' (the hand rule, up to six numbers); 'local-agreement' ('la2')."""
+    for model_name, else the hand rule); 'dynamic:learned[:SCORE[:MIN_MS]][:NAME=VALUE...]' (the
+    trained rule with other settings, see _learned); 'dynamic:hand' or 'dynamic:STABLE_MS:MAX_MS:...'
+    (the hand rule, up to six numbers); 'local-agreement' ('la2')."""
     if spec.startswith("fixed:"):
         ms, *rest = spec.split(":")[1:]
         if rest not in ([], ["once"]):
@@ -228,13 +237,9 @@ def parse_policy(spec: str, model_name: str | None = None):
         model = load_stability(model_name) if model_name else None
         if spec == "dynamic":
             return DynamicLookahead(model=model)  # the hand rule where none is trained
-        rest = spec.split(":")[2:]
         if model is None:
             raise ValueError(f"{spec!r}: no trained stability model for {model_name or 'an unnamed recognizer'}")
-        if len(rest) > 2:
-            raise ValueError(f"unknown lookahead {spec!r}: use dynamic:learned[:SCORE[:MIN_MS]]")
-        return DynamicLookahead(model=replace(model, threshold=float(rest[0])) if rest else model,
-                                min_speech_ms=float(rest[1]) if len(rest) > 1 else 0.0)
+        return _learned(spec, model)
     if spec == "dynamic:hand":
         return DynamicLookahead()
     if spec.startswith("dynamic:"):
@@ -246,3 +251,22 @@ def parse_policy(spec: str, model_name: str | None = None):
     if spec in ("local-agreement", "la2", "local-agreement-2"):
         return LocalAgreement()
     raise ValueError(f"unknown lookahead {spec!r}: use fixed:MS, dynamic or local-agreement")
+
+
+LEARNED_OPTIONS = {"score": "threshold", "max": "max_ms", "first": "first_ms", "words": "first_words"}
+
+
+def _learned(spec: str, model: StabilityModel) -> DynamicLookahead:
+    """dynamic:learned, then SCORE and MIN_MS (a start hold: no commit until MIN_MS after the
+    speech onset) in order, or by name: score=, min=, max= (ms), first= (ms), words= (the
+    model's settings where not given)."""
+    parts = spec.split(":")[2:]
+    plain = [p for p in parts if "=" not in p]
+    named = dict(p.split("=", 1) for p in parts if "=" in p)
+    unknown = set(named) - set(LEARNED_OPTIONS) - {"min"}
+    if len(plain) > 2 or unknown or (plain and any(k in named for k in ("score", "min")[: len(plain)])):
+        raise ValueError(f"unknown lookahead {spec!r}: use dynamic:learned[:SCORE[:MIN_MS]] with "
+                         f"any of {', '.join(sorted(LEARNED_OPTIONS) + ['min'])} as NAME=VALUE")
+    named = dict(zip(("score", "min"), plain)) | named
+    settings = {LEARNED_OPTIONS[k]: (int if k == "words" else float)(v) for k, v in named.items() if k != "min"}
+    return DynamicLookahead(model=replace(model, **settings), min_speech_ms=float(named.get("min", 0.0)))

@@ -7,7 +7,8 @@ the word's length, and gives the probability that the word's present reading is
 the one a slow policy (fixed 1500 ms) ends with. It is trained on logs of passes
 (`speechfront bench lookahead --train`, bench/passlog.py) from dev clips that
 the streaming benchmark does not use, one model per recognizer model, shipped
-in asr/weights/.
+in asr/weights/ with the rule's settings chosen on the same logs (the threshold,
+the longest wait, the audio an utterance's first words need).
 """
 from __future__ import annotations
 
@@ -47,6 +48,12 @@ class StabilityModel:
     bias: float
     threshold: float  # commit at this score or above
     trained_on: str = ""
+    # the rest of the rule, chosen with the threshold on the training logs: a word commits
+    # regardless at max_ms of audio after it, and the utterance's first `first_words` words
+    # need first_ms after them before the score counts
+    max_ms: float = 1200.0
+    first_ms: float = 0.0
+    first_words: int = 1
 
     def score(self, probs: Sequence[float], lens: Sequence[int], i: int, right_s: float, held_s: float) -> float:
         x = (np.array(features(probs, lens, i, right_s, held_s)) - self.mean) / self.scale

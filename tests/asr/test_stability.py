@@ -40,6 +40,10 @@ def test_a_model_round_trips_and_refuses_other_features(tmp_path):
     import json
 
     d = json.loads((tmp_path / "m.json").read_text())
+    for k in ("max_ms", "first_ms", "first_words"):  # a file from before the rule had them
+        del d[k]
+    (tmp_path / "m.json").write_text(json.dumps(d))
+    assert StabilityModel.load(tmp_path / "m.json") == replace(m, max_ms=1200.0, first_ms=0.0, first_words=1)
     d["features"] = d["features"][:-1]
     (tmp_path / "m.json").write_text(json.dumps(d))
     with pytest.raises(ValueError, match="other features"):
@@ -64,6 +68,24 @@ def test_the_learned_rule_commits_on_its_score_and_still_waits_for_the_minimums(
     assert fresh.commit(_words(), 1.0) == 0  # nothing has held stable_ms yet
 
 
+def test_the_learned_rule_holds_an_utterances_first_words_and_takes_its_maximum_from_the_model():
+    sure = DynamicLookahead(model=replace(_model(10.0), first_ms=1000.0, first_words=2))
+    sure.commit(_words(), 1.0)
+    assert sure.commit(_words(), 1.3) == 0  # "a" has 900 ms after it, the first words need 1 s
+    assert sure.commit(_words(), 1.45) == 1  # "a" now; "cat", the second word, has 650 ms
+    assert sure.commit(_words()[1:], 1.75) == 0
+    assert sure.commit(_words()[1:], 1.8) == 1
+    sure.reset()  # a new utterance: its first words wait again
+    sure.commit(_words(), 1.0)
+    assert sure.commit(_words(), 1.3) == 0
+    one = DynamicLookahead(model=replace(_model(10.0), first_ms=1000.0))
+    one.commit(_words(), 1.0)
+    assert one.commit(_words(), 1.45) == 2  # only the first word waits
+    unsure = DynamicLookahead(model=replace(_model(-10.0), max_ms=1500.0))
+    unsure.commit(_words(), 1.0)
+    assert unsure.commit(_words(), 1.6) == 0 and unsure.commit(_words(), 1.9) == 1
+
+
 def test_parse_policy_chooses_the_learned_or_the_hand_rule():
     assert parse_policy("dynamic:hand").model is None and parse_policy("dynamic", "no-such-model").model is None
     with pytest.raises(ValueError, match="no trained stability model"):
@@ -74,5 +96,10 @@ def test_parse_policy_chooses_the_learned_or_the_hand_rule():
     assert parse_policy("dynamic:learned:0.9", "tiny.en").model.threshold == 0.9
     held = parse_policy("dynamic:learned:0.9:800", "tiny.en")
     assert held.model.threshold == 0.9 and held.min_speech_s == 0.8
-    with pytest.raises(ValueError):
-        parse_policy("dynamic:learned:0.9:800:1", "tiny.en")
+    named = parse_policy("dynamic:learned:0.9:max=1500:first=600:words=3", "tiny.en").model
+    assert (named.threshold, named.max_ms, named.first_ms, named.first_words) == (0.9, 1500.0, 600.0, 3)
+    assert named.weights == shipped.weights
+    assert parse_policy("dynamic:learned:score=0.9:min=800", "tiny.en").min_speech_s == 0.8
+    for bad in ("dynamic:learned:0.9:800:1", "dynamic:learned:0.9:score=0.8", "dynamic:learned:fast=1"):
+        with pytest.raises(ValueError, match="NAME=VALUE"):
+            parse_policy(bad, "tiny.en")

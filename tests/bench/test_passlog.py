@@ -75,21 +75,48 @@ def test_training_rows_are_the_words_the_rule_could_commit_labelled_by_the_final
     assert y.tolist() == [0.0, 1.0, 1.0, 1.0]
 
 
-def test_training_picks_a_threshold_that_adds_no_changed_words_and_the_command_writes_it(tmp_path, capsys):
+def _opening_log():
+    """One utterance whose first word reads "uh" until a pass at 1.3 s reads it as "a"."""
+    return [[
+        {"t": 0.7, "base": 0, "n": 0, "words": [_w("uh", 0.3, 0.5, 0.9, 0.7), _w("cat", 0.5, 0.75, 0.9, 0.7)]},
+        {"t": 1.0, "base": 0, "n": 0, "words": [_w("uh", 0.3, 0.5, 0.9, 0.7), _w("cat", 0.5, 0.75, 0.9, 0.7)]},
+        {"t": 1.3, "base": 0, "n": 0, "words": [_w("a", 0.3, 0.5, 0.9, 1.3), _w("cat", 0.5, 0.75, 0.9, 1.3)]},
+        {"t": 1.6, "base": 0, "n": 0, "words": [_w("a", 0.3, 0.5, 0.9, 1.3), _w("cat", 0.5, 0.75, 0.9, 1.3)]},
+        {"t": 2.0, "base": 0, "n": 2, "words": [_w("a", 0.3, 0.5, 0.9, 1.3), _w("cat", 0.5, 0.75, 0.9, 1.3)]},
+    ]]
+
+
+def test_the_rule_chosen_changes_the_fewest_words_within_the_latency_budget():
+    from asr.stability import NAMES, StabilityModel
+    from bench.passlog import choose, spec
+
+    n = len(NAMES)
+    sure = StabilityModel((0.0,) * n, (1.0,) * n, (0.0,) * n, 5.0, 0.5)  # scores every word 0.993
+    log = _opening_log()
+    # committing at 1.0 s takes "uh" (P50 / P90 375 / 475 ms); waiting 600 ms after the first
+    # word commits "a" and "cat" at 1.6 s (975 / 1075 ms)
+    model, table = choose(log, sure, budget_ms=(1000.0, 1100.0))
+    assert table[0]["rule"] == "hand rule"
+    chosen = next(r for r in table[1:] if r["rule"] == spec(model))
+    assert (chosen["changed"], model.first_ms, model.threshold) == (0, 600.0, 0.9)
+    quick, _ = choose(log, sure, budget_ms=(400.0, 500.0))
+    assert quick.first_ms < 500 and simulate(log, DynamicLookahead(model=quick))["changed"] == 1
+    fastest, _ = choose(log, sure, budget_ms=(1.0, 1.0))  # nothing within budget: the lowest P90
+    assert simulate(log, DynamicLookahead(model=fastest))["p90_ms"] == min(r["p90_ms"] for r in table[1:])
+
+
+def test_training_fits_a_model_and_the_command_writes_its_rule(tmp_path, capsys):
     import json
 
     from asr.stability import StabilityModel
+    from bench.passlog import spec
     from speechfront.cli import main
 
     log = _log() * 3
-    model, table = train(log)
-    hand = table[0]
-    assert hand["threshold"] == "hand rule"
-    chosen = next(r for r in table[1:] if r["threshold"] == model.threshold)
-    assert chosen["changed"] <= hand["changed"]
+    model, _ = train(log)
     saved = tmp_path / "log.json"
     saved.write_text(json.dumps({"log_policy": "fixed:1500", "log": log}))
     out = tmp_path / "w" / "stability.json"
     assert main(["bench", "lookahead", "--load", str(saved), str(saved), "--train", str(out)]) == 0
-    assert "threshold" in capsys.readouterr().out
-    assert StabilityModel.load(out).threshold == model.threshold
+    assert "chose dynamic:learned:" in capsys.readouterr().out
+    assert spec(StabilityModel.load(out)) == spec(train(log)[0])
