@@ -263,13 +263,14 @@ class StreamingRecognizer:
         """Beam search and word times; raises Preempted (nothing changed) when stop() says so."""
         lead = self._lead()
         durations = [(lead + len(st.audio)) / SAMPLE_RATE for st in todo]
-        results = self.decoder.decode(enc, durations, [st.prompt for st in todo], [st.forced for st in todo], stop)
+        kv = self.lm.model.decoder.cross_kv(enc)  # the aligner's too
+        results = self.decoder.decode(enc, durations, [st.prompt for st in todo], [st.forced for st in todo], stop, kv)
         if stop is not None and stop():
             raise Preempted
         new = [self._until_loop(st, r.tokens) for st, r in zip(todo, results)]
         looped = [len(n) < sum(t < self.tok.eot for t in r.tokens) for n, r in zip(new, results)]
         texts = [st.forced + n for st, n in zip(todo, new)]
-        aligned = align(self.lm, enc, texts, frames)
+        aligned = align(self.lm, enc, texts, frames, kv=kv)
         self.passes += 1
         for i, (st, r, words) in enumerate(zip(todo, results, aligned)):
             st.last_pass = st.received

@@ -97,11 +97,12 @@ def _merge_punctuation(words):
 
 
 @torch.inference_mode()
-def align(lm: LoadedModel, enc: torch.Tensor, texts: list[list[int]], frames: list[int], medfilt: int = 7):
+def align(lm: LoadedModel, enc: torch.Tensor, texts: list[list[int]], frames: list[int], medfilt: int = 7,
+          kv=None):
     """Per window: list of (word, start, end, token indices) in window seconds.
 
     enc (A, T, d); texts: text tokens per window (no timestamps); frames: encoder
-    frames of real audio per window.
+    frames of real audio per window; kv: Decoder.cross_kv(enc), if the caller has it.
     """
     tok = lm.tokenizer
     dec = lm.model.decoder
@@ -118,7 +119,7 @@ def align(lm: LoadedModel, enc: torch.Tensor, texts: list[list[int]], frames: li
     tokens = tokens.to(enc.device)
     positions = torch.arange(L, device=enc.device)[None].expand(A, L)
     cache = dec.new_cache(A, L)
-    _, weights = dec(tokens, positions, dec.cross_kv(enc), 1, cache, want_weights=True)
+    _, weights = dec(tokens, positions, kv or dec.cross_kv(enc), 1, cache, want_weights=True)
     stacked = torch.stack([weights[layer][:, h] for layer, h in heads], dim=1).float()  # (A, heads, L, T)
     out = []
     for a in range(A):

@@ -115,7 +115,7 @@ class WindowDecoder:
 
     @torch.inference_mode()
     def decode(self, enc: torch.Tensor, durations: list[float], prompts: list[list[int]] | None = None,
-               forced: list[list[int]] | None = None, stop=None) -> list[WindowDecode]:
+               forced: list[list[int]] | None = None, stop=None, kv=None) -> list[WindowDecode]:
         """enc (A, T, d) encoder states; durations: seconds of real audio per window.
 
         prompts: earlier text, given as context (<|startofprev|>). forced: tokens the
@@ -124,9 +124,11 @@ class WindowDecoder:
         timestamps on, a forced prefix opens with <|0.00|>, and the timestamp rules
         carry on from it: the model can still close the segment where speech ends.
         stop: a callable asked before every decoding step; when it returns True the
-        decode gives up and raises Preempted.
+        decode gives up and raises Preempted. kv: the decoder's cross-attention keys and
+        values of enc (Decoder.cross_kv), when the caller needs them too.
         """
         A = enc.shape[0]
+        kv = kv or self.lm.model.decoder.cross_kv(enc)
         prompts = prompts or [[] for _ in range(A)]
         if forced is not None and self.opt.timestamps:
             forced = [[self.ts_begin] + list(f) for f in forced]
@@ -136,7 +138,9 @@ class WindowDecoder:
         for temperature in self.opt.temperatures:
             if not todo:
                 break
-            decoded = self._generate(enc[todo], [durations[i] for i in todo], [prompts[i] for i in todo],
+            rows = torch.tensor(todo, device=enc.device)
+            decoded = self._generate([(k[rows], v[rows]) for k, v in kv] if len(todo) < A else kv,
+                                     [durations[i] for i in todo], [prompts[i] for i in todo],
                                      temperature, [forced[i] for i in todo], stop)
             still = []
             for i, r in zip(todo, decoded):
@@ -166,10 +170,10 @@ class WindowDecoder:
             tail.append(self.tok.no_timestamps)
         return head + tail
 
-    def _generate(self, enc, durations, prompts, temperature, forced, stop=None) -> list[WindowDecode]:
+    def _generate(self, kv, durations, prompts, temperature, forced, stop=None) -> list[WindowDecode]:
         dec = self.lm.model.decoder
-        dev = enc.device
-        A = enc.shape[0]
+        dev = kv[0][0].device
+        A = kv[0][0].shape[0]
         beam = temperature == 0.0
         G = self.opt.beam_size if beam else self.opt.best_of
         R = A * G
@@ -196,7 +200,6 @@ class WindowDecoder:
         tokens0, positions0, valid, pad = rep(tokens0), rep(positions0), rep(valid), rep(pad)
         padded = bool((pad > 0).any())
 
-        kv = dec.cross_kv(enc)
         cache = dec.new_cache(R, P + max_new)
         mask = self._mask(valid, 0, P) if padded else None
         hidden, _ = dec(tokens0, positions0, kv, G, cache, mask)

@@ -181,3 +181,25 @@ def test_a_hypothesis_cut_by_the_token_budget_falls_back(demo_audio):
     cut = dict(tokens_per_second=1.0, min_token_budget=3)  # too few tokens for "Ever tried. Ever failed."
     assert first_segment(temperatures=(0.0, 0.2), **cut).temperature == 0.2
     assert first_segment(temperatures=(0.0,), **cut).temperature == 0.0
+
+
+def test_a_fallback_for_some_windows_decodes_them_as_alone_with_the_callers_keys(recognizer, demo_audio):
+    """The caller's cross-attention keys and values (the streaming pass shares them with the
+    aligner) serve every temperature; a retry for some windows takes their rows only."""
+    from asr.whisper.decode import DecodeOptions, WindowDecoder
+    from asr.whisper.features import LogMel
+    from asr.whisper.windows import encode_windows
+
+    lm = recognizer.lm
+    mel = LogMel(lm.model.dims.n_mels, lm.device)
+    # the token budget cuts the speech, which retries at 0.2; the silence is not retried
+    dec = WindowDecoder(lm, DecodeOptions(beam_size=2, best_of=2, temperatures=(0.0, 0.2),
+                                          tokens_per_second=1.0, min_token_budget=3))
+    speech, silence = demo_audio[: 16000 * 3], np.zeros(16000 * 3, np.float32)
+    enc = encode_windows(lm, mel, [silence, speech], 6.0)
+    with torch.inference_mode():
+        shared = dec.decode(enc, [3.0, 3.0], kv=lm.model.decoder.cross_kv(enc))
+    assert [r.temperature for r in shared] == [0.0, 0.2]
+    own = dec.decode(enc, [3.0, 3.0])
+    alone = dec.decode(encode_windows(lm, mel, [speech], 6.0), [3.0])
+    assert shared[1].tokens == own[1].tokens == alone[0].tokens and shared[0].tokens == own[0].tokens
