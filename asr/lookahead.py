@@ -128,7 +128,7 @@ class DynamicLookahead:
         self.min_speech_s = min_speech_ms / 1000
         self.interval = 0.0
         self.model = model
-        self.name = "dynamic" if model is None else f"dynamic:learned:{model.threshold:g}"
+        self.name = "dynamic" if model is None else learned_spec(model)
         self._prev: list[tuple[str, float]] = []  # (key, time since which it has held)
         self._done = 0  # words committed in this utterance
 
@@ -254,6 +254,12 @@ def parse_policy(spec: str, model_name: str | None = None):
 
 
 LEARNED_OPTIONS = {"score": "threshold", "max": "max_ms", "first": "first_ms", "words": "first_words"}
+
+
+def learned_spec(model: StabilityModel) -> str:
+    """The spec that gives the trained rule with this model's settings."""
+    return (f"dynamic:learned:{model.threshold:g}:max={model.max_ms:g}:first={model.first_ms:g}"
+            f":words={model.first_words}")
 
 
 def _learned(spec: str, model: StabilityModel) -> DynamicLookahead:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from asr.audio import read_audio
-from asr.lookahead import DynamicLookahead, TentativeWord, held_since, parse_policy
+from asr.lookahead import DynamicLookahead, TentativeWord, held_since, learned_spec, parse_policy
 from asr.stability import NAMES, StabilityModel, features, fit
 from asr.streaming import StreamingConfig, StreamingRecognizer
 from asr.whisper.load import load_model
@@ -154,12 +154,6 @@ MAX_MS = (1200.0, 1500.0)
 BUDGET_MS = (400.0, 1000.0)
 
 
-def spec(model: StabilityModel) -> str:
-    """The --lookahead spec of a model's rule."""
-    return (f"dynamic:learned:{model.threshold:g}:max={model.max_ms:g}:first={model.first_ms:g}"
-            f":words={model.first_words}")
-
-
 def train(log: list[list[dict]], trained_on: str = "",
           budget_ms: tuple[float, float] = BUDGET_MS) -> tuple[StabilityModel, list[dict]]:
     """Fit the model, then choose its rule (threshold, first words' wait, maximum) as the one that
@@ -178,7 +172,7 @@ def choose(log: list[list[dict]], model: StabilityModel,
         for first_ms, words in FIRST:
             for max_ms in MAX_MS:
                 m = replace(model, threshold=t, first_ms=first_ms, first_words=words, max_ms=max_ms)
-                rows.append({"rule": spec(m), "model": m} | simulate(log, DynamicLookahead(model=m)))
+                rows.append({"rule": learned_spec(m), "model": m} | simulate(log, DynamicLookahead(model=m)))
     over = lambda r: r["p50_ms"] > budget_ms[0] or r["p90_ms"] > budget_ms[1]  # noqa: E731
     rows.sort(key=lambda r: (over(r), r["changed"], r["p90_ms"]))
     pick = rows[0] if not over(rows[0]) else min(rows, key=lambda r: r["p90_ms"])
@@ -215,7 +209,7 @@ def main(args) -> int:
         _print("rule", [(r["rule"], r) for r in table[:13]])
         Path(args.train).parent.mkdir(parents=True, exist_ok=True)
         model.save(args.train)
-        print(f"chose {spec(model)}; model written to {args.train}")
+        print(f"chose {learned_spec(model)}; model written to {args.train}")
         return 0
     _print("rule", [(spec, simulate(log, rule)) for spec, rule in rules])
     return 0

@@ -4,7 +4,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from asr.lookahead import DynamicLookahead, TentativeWord, parse_policy
+from asr.lookahead import DynamicLookahead, TentativeWord, learned_spec, parse_policy
 from asr.stability import NAMES, StabilityModel, features, fit, load_stability
 
 
@@ -99,6 +99,8 @@ def test_parse_policy_chooses_the_learned_or_the_hand_rule():
     named = parse_policy("dynamic:learned:0.9:max=1500:first=600:words=3", "tiny.en").model
     assert (named.threshold, named.max_ms, named.first_ms, named.first_words) == (0.9, 1500.0, 600.0, 3)
     assert named.weights == shipped.weights
+    again = parse_policy(learned_spec(named), "tiny.en")  # the name is a spec that gives the rule back
+    assert again.model == named and again.name == learned_spec(named)
     assert parse_policy("dynamic:learned:score=0.9:min=800", "tiny.en").min_speech_s == 0.8
     for bad in ("dynamic:learned:0.9:800:1", "dynamic:learned:0.9:score=0.8", "dynamic:learned:fast=1"):
         with pytest.raises(ValueError, match="NAME=VALUE"):

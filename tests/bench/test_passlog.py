@@ -88,7 +88,8 @@ def _opening_log():
 
 def test_the_rule_chosen_changes_the_fewest_words_within_the_latency_budget():
     from asr.stability import NAMES, StabilityModel
-    from bench.passlog import choose, spec
+    from asr.lookahead import learned_spec as spec
+    from bench.passlog import choose
 
     n = len(NAMES)
     sure = StabilityModel((0.0,) * n, (1.0,) * n, (0.0,) * n, 5.0, 0.5)  # scores every word 0.993
@@ -109,7 +110,7 @@ def test_training_fits_a_model_and_the_command_writes_its_rule(tmp_path, capsys)
     import json
 
     from asr.stability import StabilityModel
-    from bench.passlog import spec
+    from asr.lookahead import learned_spec as spec
     from speechfront.cli import main
 
     log = _log() * 3
