@@ -153,14 +153,17 @@ class DynamicLookahead:
                 k: int | None = None) -> bool:
         """Word i of the uncommitted words (their lowest token probabilities and letters), read
         alike for held_s with right_s of audio after it; k: its index in the utterance."""
-        if held_s * 1000 < self.stable_ms:
-            return False
         if self.model is None:
-            return right_s * 1000 >= self.needed_ms(probs[i])
+            return held_s * 1000 >= self.stable_ms and right_s * 1000 >= self.needed_ms(probs[i])
         m, right_ms = self.model, right_s * 1000
-        if right_ms < self.right_ms or (k is not None and k < m.first_words and right_ms < m.first_ms):
+        if not self.ready(held_s, right_s) or (k is not None and k < m.first_words and right_ms < m.first_ms):
             return False
         return right_ms >= m.max_ms or m.score(probs, lens, i, right_s, held_s) >= m.threshold
+
+    def ready(self, held_s: float, right_s: float) -> bool:
+        """Held stable_ms with right_ms after it: a word the trained score is asked about (and
+        trained on)."""
+        return held_s * 1000 >= self.stable_ms and right_s * 1000 >= self.right_ms
 
     def needed_ms(self, prob: float) -> float:
         """Right context a word needs: max_ms under the threshold, right_ms from `sure` up, and

@@ -136,7 +136,7 @@ def examples(log: list[list[dict]], rule: DynamicLookahead | None = None) -> tup
     def visit(view, t, truth):
         probs, lens = [w[4] for w in view], [len(w[0]) for w in view]
         for i, (key, start, end, hold, prob, opened, attached, since) in enumerate(view):
-            if opened or hold is None or (t - since) * 1000 < rule.stable_ms or (t - hold) * 1000 < rule.right_ms:
+            if opened or hold is None or not rule.ready(t - since, t - hold):
                 continue
             x.append(features(probs, lens, i, t - hold, t - since))
             y.append(key == truth[i])

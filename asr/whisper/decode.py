@@ -138,8 +138,8 @@ class WindowDecoder:
         for temperature in self.opt.temperatures:
             if not todo:
                 break
-            rows = torch.tensor(todo, device=enc.device)
-            decoded = self._generate([(k[rows], v[rows]) for k, v in kv] if len(todo) < A else kv,
+            rows = torch.tensor(todo, device=enc.device) if len(todo) < A else None  # a retry: its windows' rows
+            decoded = self._generate(kv if rows is None else [(k[rows], v[rows]) for k, v in kv],
                                      [durations[i] for i in todo], [prompts[i] for i in todo],
                                      temperature, [forced[i] for i in todo], stop)
             still = []
