@@ -54,6 +54,9 @@ class StreamingConfig:
     preempt: bool = True
     # timestamps on: closing the last segment is how the decoder says the speech has ended
     decode: DecodeOptions = field(default_factory=lambda: DecodeOptions(beam_size=3, best_of=3, temperatures=(0.0,)))
+    # a pass whose turn the end-pointer ends after the encoder gives the final's last words: it
+    # decodes with these options (None: as every pass)
+    final_decode: DecodeOptions | None = field(default_factory=lambda: DecodeOptions(beam_size=5, best_of=5, temperatures=(0.0,)))
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,7 @@ class StreamingRecognizer:
         self.tok = lm.tokenizer
         self.mel = LogMel(lm.model.dims.n_mels, lm.device)
         self.decoder = WindowDecoder(lm, config.decode)
+        self.final_decoder = WindowDecoder(lm, config.final_decode) if config.final_decode else None
         self.policy_factory = policy_factory or (lambda: parse_policy("dynamic", lm.name))
         self.streams: dict[str, StreamState] = {}
         self.passes = 0
@@ -158,10 +162,11 @@ class StreamingRecognizer:
         todo = [self.streams[s] for s in batch.frames if self._wants_pass(self.streams[s])]
         early: dict[str, tuple] = {}
 
-        def ask() -> None:  # between encoder and decoder: an endpoint need not wait for beam search
+        def ask() -> set[str]:  # between encoder and decoder: an endpoint need not wait for beam search
             t_enc = now()
             for st in todo:
                 early[st.id] = self.endpointer.decide(st, pauses.get(st.id), t_enc)
+            return {sid for sid, e in early.items() if e[0]}
 
         def stop() -> bool:  # an accepted endpoint needs this pass's words
             return not any(e[0] for e in early.values()) and waiting()
@@ -237,12 +242,12 @@ class StreamingRecognizer:
     # -- decoding -----------------------------------------------------------------------
 
     @torch.inference_mode()
-    def _pass(self, todo: list[StreamState], after_encoder: Callable[[], None] | None = None,
+    def _pass(self, todo: list[StreamState], after_encoder: Callable[[], set[str]] | None = None,
               stop: Callable[[], bool] | None = None) -> None:
+        """after_encoder: called between encoder and decoder; returns the streams whose turn ends."""
         enc, frames = self._encode(todo, stop)
-        if after_encoder is not None:
-            after_encoder()
-        self._decode(todo, enc, frames, stop)
+        ending = after_encoder() if after_encoder is not None else set()
+        self._decode(todo, enc, frames, stop, ending)
 
     @torch.inference_mode()
     def _encode(self, todo: list[StreamState],
@@ -259,12 +264,24 @@ class StreamingRecognizer:
 
     @torch.inference_mode()
     def _decode(self, todo: list[StreamState], enc: torch.Tensor, frames: list[int],
-                stop: Callable[[], bool] | None = None) -> None:
-        """Beam search and word times; raises Preempted (nothing changed) when stop() says so."""
+                stop: Callable[[], bool] | None = None, ending: set[str] = frozenset()) -> None:
+        """Beam search and word times; raises Preempted (nothing changed) when stop() says so.
+        The streams in `ending` decode with config.final_decode."""
         lead = self._lead()
         durations = [(lead + len(st.audio)) / SAMPLE_RATE for st in todo]
         kv = self.lm.model.decoder.cross_kv(enc)  # the aligner's too
-        results = self.decoder.decode(enc, durations, [st.prompt for st in todo], [st.forced for st in todo], stop, kv)
+        last = [i for i, st in enumerate(todo) if st.id in ending] if self.final_decoder else []
+        groups = [(self.decoder, [i for i in range(len(todo)) if i not in last]), (self.final_decoder, last)]
+        results = [None] * len(todo)
+        for decoder, idx in groups:
+            if not idx:
+                continue
+            rows = torch.tensor(idx, device=enc.device) if len(idx) < len(todo) else None
+            out = decoder.decode(enc if rows is None else enc[rows], [durations[i] for i in idx],
+                                 [todo[i].prompt for i in idx], [todo[i].forced for i in idx], stop,
+                                 kv if rows is None else [(k[rows], v[rows]) for k, v in kv])
+            for i, r in zip(idx, out):
+                results[i] = r
         if stop is not None and stop():
             raise Preempted
         new = [self._until_loop(st, r.tokens) for st, r in zip(todo, results)]

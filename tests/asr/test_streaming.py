@@ -1,5 +1,6 @@
 """The streaming engine end to end on the demo clip, replayed on the audio clock."""
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -300,3 +301,48 @@ def test_a_long_window_is_trimmed_at_a_clause_end_not_inside_running_speech(lm):
     assert st.window_start == int(2.2 * 16000)  # halfway through the pause after "far,"
     assert st.forced == [2, 3] and st.prompt == [0, 1] and st.trimmed == 2
     assert len(st.audio) == 9 * 16000 - st.window_start
+
+
+class _EndsOne:
+    """An end-pointer that ends stream "a"'s turn at its first pass and never "b"'s."""
+
+    def decide(self, st, pause, t, again=False):
+        return st.id == "a", []
+
+    def must_end(self, st, pause):
+        return False
+
+
+def test_the_pass_that_ends_a_turn_decodes_it_with_the_final_options(lm, demo_audio):
+    """Two streams in one pass: the one whose turn the end-pointer ends after the encoder is
+    decoded with config.final_decode (beam 5), the other as every pass, and each gets its own
+    words back."""
+    from asr.batcher import Batch
+    from asr.frames import Framer
+    from asr.pause import PauseTracker
+
+    rec = StreamingRecognizer(lm, policy_factory=lambda: parse_policy("fixed:0"), endpointer=_EndsOne())
+    seen = {}
+    for name in ("decoder", "final_decoder"):
+        dec = getattr(rec, name)
+
+        def spy(enc, durations, *args, _dec=dec, _name=name, _orig=dec.decode):
+            seen[_name] = (_dec.opt.beam_size, [round(d, 1) for d in durations])
+            return _orig(enc, durations, *args)
+
+        dec.decode = spy
+    lead = np.zeros(4800, np.float32)
+    audios = {"a": np.concatenate([lead, demo_audio[:40000], np.zeros(9600, np.float32)]),  # "Ever tried. Ever failed."
+              "b": np.concatenate([lead, demo_audio[44800:76800]])}  # "No matter."
+    frames, states = {}, {}
+    for sid, audio in audios.items():
+        tracker = PauseTracker()
+        frames[sid] = Framer(sid).push(audio)
+        states[sid] = [tracker.update(f) for f in frames[sid]][-1]
+        states[sid] = replace(states[sid], speech_start=0.3) if states[sid].speech_start is None else states[sid]
+    events = rec.step(Batch(frames, "pause", 3.0), states, lambda: 3.1)
+    assert seen == {"decoder": (3, [2.3]), "final_decoder": (5, [3.4])}
+    finals = [normalize(e.text) for e in events if isinstance(e, Final)]
+    assert finals == ["ever tried ever failed"]
+    b = rec.streams["b"]
+    assert normalize(" ".join(w.text for w in b.tentative)) == "no matter"
