@@ -1,8 +1,9 @@
 """LTTS benchmark: round-trip WER (LTTS → recognizer), real-time factor and time to first audio,
 against piper-tts's own pipeline on the same voice and sentences, in the same run.
 
-The voice draws fresh noise on every call, so one pass over 100 sentences moves by a point of WER
-from draw to draw: `draws` renders the sentences that many times. The same recognizer on the dev
+The voice's random draws move one pass over 100 sentences by a point of WER from draw to draw:
+`draws` renders the sentences that many times, our voice seeded with the draw's number (piper-tts
+draws afresh). The same recognizer on the dev
 set's own recordings of those sentences gives the round trip's reference (what a human reader's
 audio loses), and `rerank` scores each transcript's N-best with the LLM too, on the same audio."""
 from __future__ import annotations
@@ -109,6 +110,7 @@ def run(manifest: Path, n: int = 100, threads: int = 2, quiet: bool = False, asr
             + [(text, i, 1, 0) for i, text in enumerate(REPLIES)])
     for text, i, group, draw in tqdm(work, desc="tts round trip", disable=quiet, file=sys.stderr):
         style = STYLE_CYCLE[i % len(STYLE_CYCLE)]
+        synth.voice.seed = draw
         for system, with_style in keys:
             t = styled(text, style) if with_style else text
             make, rate = systems[system]

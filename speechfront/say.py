@@ -21,6 +21,13 @@ def add_say_arguments(p) -> None:
     p.add_argument("--sample-rate", type=int, help="resample the output (default: the voice's 22050 Hz)")
     p.add_argument("--voice", type=Path, help="a Piper .onnx voice (its .onnx.json beside it); default joe-medium")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=_seed, default=0,
+                   help="seeds the voice's random draws: a text sounds the same on every run (default 0); "
+                        "'none' draws afresh each time")
+
+
+def _seed(arg: str) -> int | None:
+    return None if arg.lower() == "none" else int(arg)
 
 
 def add_tag_arguments(p) -> None:
@@ -59,7 +66,8 @@ def run_say(args) -> int:
     try:
         from tts.voice import PiperVoice
 
-        synth = Synthesizer(PiperVoice(args.voice, args.threads) if args.voice else None, args.threads)
+        voice = PiperVoice(args.voice, args.threads, args.seed) if args.voice else None
+        synth = Synthesizer(voice, args.threads, seed=args.seed)
     except (TTSUnavailable, FileNotFoundError) as e:
         print(f"speechfront say: {e}", file=sys.stderr)
         return 2

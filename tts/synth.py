@@ -31,8 +31,8 @@ class Chunk:
 
 
 class Synthesizer:
-    def __init__(self, voice: PiperVoice | None = None, threads: int = 2):
-        self.voice = voice or PiperVoice(threads=threads)
+    def __init__(self, voice: PiperVoice | None = None, threads: int = 2, seed: int | None = 0):
+        self.voice = voice or PiperVoice(threads=threads, seed=seed)
         self.voice.render(["Hello."])  # onnxruntime's first run is slow; take it at load, not on the first reply
 
     @property

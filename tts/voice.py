@@ -62,8 +62,48 @@ def phonemize(text: str, voice: str = "en-us") -> list[str]:
     return out
 
 
+NOISE_SIZE = 1 << 18  # values per draw: a 15 s phrase's latent before the buffer repeats
+
+
+def noise_inputs(graph, size: int = NOISE_SIZE) -> list[str]:
+    """Replace the graph's random draws (VITS samples its durations and its latent) with the head
+    of a new float input of `size` values each, tiled where a phrase needs more, so the caller
+    chooses the noise. Returns the new inputs' names."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes, names = [], []
+    one, zero = "noise/one", "noise/zero"
+    graph.graph.initializer.extend([numpy_helper.from_array(np.array([1], np.int64), one),
+                                    numpy_helper.from_array(np.array([0], np.int64), zero),
+                                    numpy_helper.from_array(np.array([size], np.int64), "noise/size")])
+    for n in graph.graph.node:
+        if n.op_type != "RandomNormalLike":
+            nodes.append(n)
+            continue
+        name = f"noise_{len(names)}"
+        p = name + "/"
+        graph.graph.input.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [size]))
+        nodes += [
+            helper.make_node("Shape", [n.input[0]], [p + "shape"]),
+            helper.make_node("ReduceProd", [p + "shape"], [p + "count"], keepdims=1),
+            helper.make_node("Sub", [p + "count", one], [p + "less"]),
+            helper.make_node("Div", [p + "less", "noise/size"], [p + "whole"]),  # ceil(count / size) - 1
+            helper.make_node("Add", [p + "whole", one], [p + "reps"]),
+            helper.make_node("Tile", [name, p + "reps"], [p + "tiled"]),
+            helper.make_node("Slice", [p + "tiled", zero, p + "count"], [p + "flat"]),
+            helper.make_node("Reshape", [p + "flat", p + "shape"], [n.output[0]])]
+        names.append(name)
+    del graph.graph.node[:]
+    graph.graph.node.extend(nodes)
+    return names
+
+
 class PiperVoice:
-    def __init__(self, model: str | Path | None = None, threads: int = 2):
+    """seed: the voice's random draws come from buffers seeded by it, so a text always sounds the
+    same (reproducible tests, training data and replies); None draws afresh on every call. It may
+    be changed between calls."""
+
+    def __init__(self, model: str | Path | None = None, threads: int = 2, seed: int | None = 0):
         try:
             import onnx
             import onnxruntime as ort
@@ -90,6 +130,8 @@ class PiperVoice:
         if len(ceil) == 1 and ceil[0] not in {o.name for o in graph.graph.output}:
             graph.graph.output.append(onnx.helper.ValueInfoProto(name=ceil[0]))
         self.aligned = len(graph.graph.output) > 1
+        self.noise = noise_inputs(graph)
+        self.seed = seed
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
@@ -119,8 +161,11 @@ class PiperVoice:
             return Rendered(np.zeros(0, np.float32), [(0, 0)] * len(texts))
         scales = np.array([self.noise_scale * expressive, self.length_scale * rate, self.noise_w * expressive],
                           dtype=np.float32)
-        out = self.session.run(None, {"input": np.array([ids], dtype=np.int64),
-                                      "input_lengths": np.array([len(ids)], dtype=np.int64), "scales": scales})
+        feed = {"input": np.array([ids], dtype=np.int64), "input_lengths": np.array([len(ids)], dtype=np.int64),
+                "scales": scales}
+        rng = np.random.default_rng(self.seed)
+        feed |= {name: rng.standard_normal(NOISE_SIZE, dtype=np.float32) for name in self.noise}
+        out = self.session.run(None, feed)
         audio = out[0].reshape(-1).astype(np.float32)
         if self.aligned:
             ends = np.cumsum(out[1].reshape(-1) * self.hop).astype(np.int64)

@@ -11,7 +11,13 @@ def test_say_writes_a_wav(tmp_path, synth, monkeypatch, capsys):
     import speechfront.say  # noqa: F401
     import tts.synth
 
-    monkeypatch.setattr(tts.synth.Synthesizer, "__init__", lambda self, voice=None, threads=2: setattr(self, "voice", synth.voice))
+    seeds = []
+
+    def init(self, voice=None, threads=2, seed=0):
+        seeds.append(seed)
+        self.voice = synth.voice
+
+    monkeypatch.setattr(tts.synth.Synthesizer, "__init__", init)
     out = tmp_path / "sub" / "hi.wav"
     assert main(["say", "Hello [pause 300ms] world. [whisper] Quietly.", "-o", str(out)]) == 0
     audio, sr = sf.read(out)
@@ -19,6 +25,9 @@ def test_say_writes_a_wav(tmp_path, synth, monkeypatch, capsys):
     assert "first audio" in capsys.readouterr().err
     assert main(["say", "Hello.", "-o", str(out), "--sample-rate", "16000"]) == 0
     assert sf.info(out).samplerate == 16000
+    assert main(["say", "Hello.", "-o", str(out), "--seed", "none"]) == 0
+    assert main(["say", "Hello.", "-o", str(out), "--seed", "3"]) == 0
+    assert seeds == [0, 0, None, 3]
 
 
 def test_say_needs_a_destination_and_text(capsys, monkeypatch):
