@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import unicodedata
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,9 +100,9 @@ def noise_inputs(graph, size: int = NOISE_SIZE) -> list[str]:
 
 
 class PiperVoice:
-    """seed: the voice's random draws come from buffers seeded by it, so a text always sounds the
-    same (reproducible tests, training data and replies); None draws afresh on every call. It may
-    be changed between calls."""
+    """seed: the voice's random draws come from buffers seeded by it and the text's phonemes, so a
+    text always sounds the same (reproducible tests, training data and replies); None draws afresh
+    on every call. It may be changed between calls."""
 
     def __init__(self, model: str | Path | None = None, threads: int = 2, seed: int | None = 0):
         try:
@@ -163,7 +164,8 @@ class PiperVoice:
                           dtype=np.float32)
         feed = {"input": np.array([ids], dtype=np.int64), "input_lengths": np.array([len(ids)], dtype=np.int64),
                 "scales": scales}
-        rng = np.random.default_rng(self.seed)
+        # seeded: the noise follows the seed and the phonemes, so texts differ from one another
+        rng = np.random.default_rng(None if self.seed is None else [self.seed, zlib.crc32(feed["input"].tobytes())])
         feed |= {name: rng.standard_normal(NOISE_SIZE, dtype=np.float32) for name in self.noise}
         out = self.session.run(None, feed)
         audio = out[0].reshape(-1).astype(np.float32)

@@ -41,3 +41,29 @@ def test_a_seeded_voice_says_a_text_the_same_way_every_time(synth):
     voice.seed = None
     x, y = voice.render(text).audio, voice.render(text).audio
     assert len(x) != len(y) or not np.array_equal(x, y)  # unseeded: fresh noise each call
+
+
+def test_the_seeded_noise_follows_the_seed_and_the_text(synth):
+    voice = synth.voice
+    fed = []
+
+    class Spy:
+        def __init__(self, session):
+            self.session = session
+
+        def run(self, outputs, feed):
+            fed.append({k: v.copy() for k, v in feed.items() if k in voice.noise})
+            return self.session.run(outputs, feed)
+
+    real = voice.session
+    voice.session = Spy(real)
+    try:
+        for text in ("Hello there.", "Goodbye now.", "Hello there."):
+            voice.render([text])
+    finally:
+        voice.session = real
+    assert len(fed) == 3 and list(fed[0]) == voice.noise == ["noise_0", "noise_1"]
+    same, other = fed[0]["noise_0"], fed[1]["noise_0"]
+    np.testing.assert_array_equal(fed[2]["noise_0"], same)
+    assert not np.array_equal(same, other) and not np.array_equal(fed[0]["noise_1"], same)
+    assert abs(float(same.mean())) < 0.01 and abs(float(same.std()) - 1.0) < 0.01  # standard normal
