@@ -3,9 +3,9 @@ against piper-tts's own pipeline on the same voice and sentences, in the same ru
 
 The voice's random draws move one pass over 100 sentences by a point of WER from draw to draw:
 `draws` renders the sentences that many times, our voice seeded with the draw's number (piper-tts
-draws afresh). The same recognizer on the dev
-set's own recordings of those sentences gives the round trip's reference (what a human reader's
-audio loses), and `rerank` scores each transcript's N-best with the LLM too, on the same audio."""
+draws afresh). The same recognizer on the dev set's own recordings of those sentences gives the
+round trip's reference (what a human reader's audio loses), and `rerank` scores each transcript's
+N-best with the LLM too, on the same audio."""
 from __future__ import annotations
 
 import json

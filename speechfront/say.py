@@ -1,6 +1,7 @@
 """`speechfront say` (tagged text → speech) and `speechfront tag` (plain text → tagged text)."""
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 import time
@@ -27,7 +28,11 @@ def add_say_arguments(p) -> None:
 
 
 def _seed(arg: str) -> int | None:
-    return None if arg.lower() == "none" else int(arg)
+    if arg.lower() == "none":
+        return None
+    if not arg.isdigit():
+        raise argparse.ArgumentTypeError(f"a seed is a whole number >= 0 or 'none', not {arg!r}")
+    return int(arg)
 
 
 def add_tag_arguments(p) -> None:

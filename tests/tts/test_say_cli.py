@@ -28,6 +28,9 @@ def test_say_writes_a_wav(tmp_path, synth, monkeypatch, capsys):
     assert main(["say", "Hello.", "-o", str(out), "--seed", "none"]) == 0
     assert main(["say", "Hello.", "-o", str(out), "--seed", "3"]) == 0
     assert seeds == [0, 0, None, 3]
+    with pytest.raises(SystemExit):
+        main(["say", "Hello.", "-o", str(out), "--seed", "-1"])
+    assert "whole number" in capsys.readouterr().err
 
 
 def test_say_needs_a_destination_and_text(capsys, monkeypatch):
