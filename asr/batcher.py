@@ -4,7 +4,8 @@ A batch is emitted when (a) the pending frames reach ``target_frames`` (sized
 to fill the device), (b) a stream's pause reaches ``flush_pause_ms`` (a
 possible end of speech: send everything pending now), (c) the oldest pending
 frame has waited ``max_wait_ms`` on the audio clock, or (d) a stream ends.
-Frames are never dropped, duplicated or reordered within a stream.
+Frames are never dropped, duplicated or reordered within a stream. When the
+device starts a pass it also ``take``s the frames still pending.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ class BatcherConfig:
 @dataclass(frozen=True)
 class Batch:
     frames: dict[str, list[Frame]]  # stream -> its frames, in order
-    reason: str  # "full", "pause", "deadline" or "end"
+    reason: str  # "full", "pause", "deadline", "end" or "taken" (FrameBatcher.take)
     time: float  # audio-clock time at which the batch was emitted
 
     @property
@@ -80,6 +81,12 @@ class FrameBatcher:
 
     def flush(self, now: float) -> Batch | None:
         return self._emit("end", now) if self._count else None
+
+    def take(self, now: float) -> Batch | None:
+        """The pending frames, for a pass that is starting now: a batch that waited for a busy
+        device leaves with the frames that arrived meanwhile (its pass would otherwise run on
+        audio up to a deadline ago). Nothing pending: None."""
+        return self._emit("taken", now) if self._count else None
 
     def _emit(self, reason: str, now: float) -> Batch:
         batch = Batch(dict(self._pending), reason, now)

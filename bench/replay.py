@@ -5,7 +5,9 @@ captured (streams may start at staggered times). The batcher decides when a
 batch goes; one worker (the device) runs batches one at a time: a batch starts
 when it is emitted or when the worker is free, whichever is later, and its
 measured compute time is added to the clock. Frames that arrive while the
-worker is busy wait and join the next batch; once a pause or end batch is
+worker is busy join the next pass: a batch that waited for the worker takes
+every frame that has arrived by its start (FrameBatcher.take), else with a
+slow device each pass would run on audio up to a deadline ago. Once a pause or end batch is
 waiting, the pass in flight stops at its next encoder block or decoding
 step (StreamingConfig.preempt). Every event carries the time it would reach
 the user. A run over a file is therefore fast and honest about latency;
@@ -83,81 +85,80 @@ def replay(inputs: list[StreamInput], recognizer: StreamingRecognizer, pause: Pa
         seq += 1
     heapq.heapify(arrivals)
 
-    # The framers, pause trackers and batchers run on arrival times alone, so every batch they emit
-    # is known first; then one worker runs them, merging those that wait while it is busy.
+    # One timeline: frames arrive and go through framer, pause tracker and batcher; one worker
+    # runs the batches, oldest first, each when it is emitted or when the worker is free,
+    # merging those that wait.
     frame_state: dict[tuple[str, int], PauseState] = {}
     sent = {s.id: 0 for s in inputs}
-    emitted: list[tuple[float, str, Batch]] = []
-    now = 0.0
-
-    def emit(key: str, b: Batch | None) -> None:
-        if b is not None:
-            emitted.append((b.time, key, b))
-
-    while arrivals:
-        now, _, sid, chunk = heapq.heappop(arrivals)
-        key = sid if not across_streams else "*"
-        fb = batchers[key]
-        frames = framers[sid].push(chunk) if chunk is not None else framers[sid].close()
-        for f in frames:
-            sent[sid] += 1
-            state = frame_state[(sid, f.index)] = trackers[sid].update(f)
-            emit(key, fb.add(f, now, state.pause_ms))
-        for k, other in batchers.items():
-            emit(k, other.tick(now))
-    for k, fb in batchers.items():
-        emit(k, fb.flush(now))
-
-    # next_flush[i]: when the first pause or end batch at or after emitted[i] goes
-    next_flush = [float("inf")] * (len(emitted) + 1)
-    for i in range(len(emitted) - 1, -1, -1):
-        next_flush[i] = emitted[i][0] if emitted[i][2].reason in FLUSHES else next_flush[i + 1]
-
-    events: list[Event] = []
     ready: dict[str, Batch] = {}  # per batcher key, waiting for the worker
-    queued = 0  # emitted batches handed to `ready` so far
+    events: list[Event] = []
     free_at = 0.0
     compute = 0.0
     batches = 0
     reasons: dict[str, int] = {}
 
-    def run(b: Batch) -> None:
+    def queue(key: str, b: Batch | None) -> None:
+        if b is not None:
+            ready[key] = merge(ready[key], b) if key in ready else b
+
+    def advance(until: float) -> None:  # everything that has arrived by `until`
+        while arrivals and arrivals[0][0] <= until:
+            now, _, sid, chunk = heapq.heappop(arrivals)
+            key = sid if not across_streams else "*"
+            frames = framers[sid].push(chunk) if chunk is not None else framers[sid].close()
+            for f in frames:
+                sent[sid] += 1
+                state = frame_state[(sid, f.index)] = trackers[sid].update(f)
+                queue(key, batchers[key].add(f, now, state.pause_ms))
+            for k, fb in batchers.items():
+                queue(k, fb.tick(now))
+            if not arrivals:
+                for k, fb in batchers.items():
+                    queue(k, fb.flush(now))
+
+    def run(key: str, start: float) -> None:
         nonlocal free_at, compute, batches
-        start = max(b.time, free_at)
+        b = ready.pop(key)
+        reasons[b.reason] = reasons.get(b.reason, 0) + 1
+        # a batch that waited for the worker leaves with the frames heard meanwhile (one that
+        # did not leaves the rest of its block to the deadline, as the batcher decided)
+        extra = batchers[key].take(start) if start > b.time else None
+        b = merge(b, extra) if extra is not None else b
         t0 = time.perf_counter()
+        off = 0.0  # seconds spent hearing frames during the pass: the front end is not timed
 
         def clock() -> float:
-            return start + compute_scale * (time.perf_counter() - t0)
+            return start + compute_scale * (time.perf_counter() - t0 - off)
 
         def waiting() -> bool:  # a pause or end batch has reached the device's queue by now
-            return any(w.reason in FLUSHES for w in ready.values()) or next_flush[queued] <= clock()
+            nonlocal off
+            t = time.perf_counter()
+            advance(clock())
+            off += time.perf_counter() - t
+            return any(w.reason in FLUSHES for w in ready.values())
 
         # the batch's own frames only, not later arrivals
         states = {s: [frame_state.pop((s, f.index)) for f in fs] for s, fs in b.frames.items()}
         out = []
         for part, last in recognizer.split(b, states):
             out += recognizer.step(part, last, clock, waiting)
-        spent = time.perf_counter() - t0
+        spent = time.perf_counter() - t0 - off
         compute += spent
         free_at = start + compute_scale * spent
         batches += 1
-        reasons[b.reason] = reasons.get(b.reason, 0) + 1
         for e in out:
             events.append(e)
             if on_event:
                 on_event(e)
 
-    def work(now: float) -> None:
-        while ready and free_at <= now:  # oldest waiting batch first
+    while ready or arrivals:
+        if ready:
             key = min(ready, key=lambda k: ready[k].time)
-            run(ready.pop(key))
-
-    for t, key, b in emitted:
-        work(t)
-        ready[key] = b if key not in ready else merge(ready[key], b)
-        queued += 1
-        work(t)
-    work(float("inf"))
+            start = max(ready[key].time, free_at)
+            if not arrivals or start < arrivals[0][0]:
+                run(key, start)
+                continue
+        advance(arrivals[0][0])
     seen = {s: st.frames_seen for s, st in recognizer.streams.items()}
     order = {s: st.frame_indices_ok for s, st in recognizer.streams.items()}
     audio = sum(len(s.audio) for s in inputs) / 16000

@@ -118,6 +118,8 @@ class Conversation:
         self._shown: set[int] = set()
         self._closing = False
         self._ready = None  # a batch waiting for its pass
+        self._busy = False  # a pass is running
+        self._late = False  # the waiting batch went while a pass ran
         self._clock = 0.0  # capture time of the engine's last frame
 
     # -- the loop ------------------------------------------------------------------------
@@ -168,11 +170,16 @@ class Conversation:
     def _queue(self, b) -> None:
         if b is not None:
             self._ready = b if self._ready is None else merge(self._ready, b)
+            self._late = self._late or self._busy
 
     def _run_ready(self) -> None:
         b, self._ready = self._ready, None
         if b is not None:
-            self._step(b)
+            # a batch that went while a pass ran leaves with the frames heard since (as in the
+            # replay harness): else its pass runs on audio up to a deadline ago
+            extra = self._batcher.take(self._clock) if self._late else None
+            self._late = False
+            self._step(b if extra is None else merge(b, extra))
 
     def _waiting(self) -> bool:
         """Asked by a pass between encoder blocks and decoding steps: take in what the microphone
@@ -249,8 +256,12 @@ class Conversation:
 
     def _step(self, b) -> None:
         states = {STREAM: [self._states.pop(g.index) for g in b.frames[STREAM]]}
-        events = [e for part, last in self.rec.split(b, states)
-                  for e in self.rec.step(part, last, self.devices.now, self._waiting)]
+        self._busy = True
+        try:
+            events = [e for part, last in self.rec.split(b, states)
+                      for e in self.rec.step(part, last, self.devices.now, self._waiting)]
+        finally:
+            self._busy = False
         for e in events:
             self.events.append(e)
             if self.recorder is not None:

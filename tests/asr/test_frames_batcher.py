@@ -37,8 +37,9 @@ def test_framer_resamples_and_rejects_use_after_close():
 
 
 # arrival patterns: (stream, samples in the block, pause after this block in ms)
-arrivals = st.lists(st.tuples(st.integers(0, 5), st.integers(1, 2000), st.sampled_from([0, 0, 0, 100, 250, 900])),
-                    min_size=1, max_size=120)
+# (stream, samples, pause ms, a pass starts and takes what is pending)
+arrivals = st.lists(st.tuples(st.integers(0, 5), st.integers(1, 2000), st.sampled_from([0, 0, 0, 100, 250, 900]),
+                              st.booleans()), min_size=1, max_size=120)
 
 
 @settings(max_examples=150, deadline=None)
@@ -57,7 +58,7 @@ def test_batcher_never_drops_duplicates_or_reorders(pattern, target, flush_pause
         for s, frames in b.frames.items():
             got.setdefault(s, []).extend(f.index for f in frames)
 
-    for stream, n, pause in pattern:
+    for stream, n, pause, starts in pattern:
         sid = f"s{stream}"
         fr = framers.setdefault(sid, Framer(sid))
         now += n / 16000 / 3  # streams interleave, the clock moves on
@@ -65,6 +66,8 @@ def test_batcher_never_drops_duplicates_or_reorders(pattern, target, flush_pause
             sent.setdefault(sid, []).append(f.index)
             take(fb.add(f, now, pause))
         take(fb.tick(now))
+        if starts:
+            take(fb.take(now))
     for sid, fr in framers.items():  # every stream ends
         for f in fr.close():
             sent.setdefault(sid, []).append(f.index)
@@ -121,3 +124,17 @@ def test_deadline_is_met_on_the_block_that_reaches_it():
     fb.add(f[1], 0.2)
     fb.add(f[2], 0.3)
     assert fb.tick(0.3).reason == "deadline"
+
+
+def test_take_hands_over_what_is_pending_and_restarts_the_deadline():
+    fb = FrameBatcher(BatcherConfig(target_frames=100, max_wait_ms=200))
+    assert fb.take(0.0) is None
+    f = Framer("a").push(np.zeros(480 * 4, np.float32))
+    fb.add(f[0], 0.1)
+    fb.add(f[1], 0.1)
+    b = fb.take(0.15)
+    assert b.reason == "taken" and b.time == 0.15 and [g.index for g in b.frames["a"]] == [0, 1]
+    assert fb.pending == 0 and fb.tick(0.3) is None  # the deadline went with the taken frames
+    fb.add(f[2], 0.35)
+    assert fb.tick(0.5) is None and fb.tick(0.55).reason == "deadline"
+    assert merge(Batch({}, "deadline", 0.3), b).reason == "deadline"  # taken frames do not end a turn

@@ -229,3 +229,34 @@ def test_a_pass_takes_in_the_microphone_and_sees_a_waiting_pause(lm, demo_audio)
     assert conv._waiting() is True
     queued = sum(len(f) for f in conv._ready.frames.values())
     assert queued + conv._batcher.pending == len(audio) // 480  # every whole frame went in
+
+
+def test_a_batch_that_waited_takes_the_frames_still_in_the_batcher(lm, demo_audio):
+    """A batch that went while a pass ran leaves with every frame heard since: its pass runs on
+    the audio up to now, not up to the batch's deadline or pause. One that did not wait leaves
+    the rest to the batcher's rules."""
+    import time
+
+    audio = np.concatenate([demo_audio[:SR], np.zeros(SR // 2, np.float32)])
+    devices = FakeDevices(audio, trailing_s=0.0)
+    conv = Conversation(devices, _engine(lm))
+    devices.start()
+    time.sleep(len(audio) / SR + 0.1)
+    conv._busy = True  # as if a pass were running: the pause batch waits for the engine
+    conv._waiting()
+    conv._busy = False
+    assert conv._ready is not None and conv._batcher.pending > 0
+    ran = []
+    conv._step = ran.append
+    conv._run_ready()
+    assert len(ran) == 1 and conv._batcher.pending == 0 and conv._ready is None
+    assert [f.index for f in ran[0].frames["mic"]] == list(range(len(audio) // 480))
+
+    conv = Conversation(FakeDevices(audio, trailing_s=0.0), _engine(lm))
+    conv.devices.start()
+    time.sleep(len(audio) / SR + 0.1)
+    conv._waiting()
+    pending = conv._batcher.pending
+    conv._step = ran.append
+    conv._run_ready()
+    assert pending > 0 and conv._batcher.pending == pending
