@@ -9,9 +9,9 @@ worker is busy join the next pass: a batch that waited for the worker takes
 every frame that has arrived by its start (FrameBatcher.take), else with a
 slow device each pass would run on audio up to a deadline ago. Once a pause
 or end batch is waiting, the pass in flight stops at its next encoder block
-or decoding step (StreamingConfig.preempt). Every event carries the time it would reach
-the user. A run over a file is therefore fast and honest about latency;
-with compute_scale=0 its decisions do not depend on the machine.
+or decoding step (StreamingConfig.preempt). Every event carries the time it
+would reach the user. A run over a file is therefore fast and honest about
+latency; with compute_scale=0 its decisions do not depend on the machine.
 """
 from __future__ import annotations
 

@@ -118,7 +118,6 @@ class Conversation:
         self._shown: set[int] = set()
         self._closing = False
         self._ready = None  # a batch waiting for its pass
-        self._busy = False  # a pass is running
         self._late = False  # the waiting batch went while a pass ran
         self._clock = 0.0  # capture time of the engine's last frame
 
@@ -170,7 +169,6 @@ class Conversation:
     def _queue(self, b) -> None:
         if b is not None:
             self._ready = b if self._ready is None else merge(self._ready, b)
-            self._late = self._late or self._busy
 
     def _run_ready(self) -> None:
         b, self._ready = self._ready, None
@@ -256,12 +254,9 @@ class Conversation:
 
     def _step(self, b) -> None:
         states = {STREAM: [self._states.pop(g.index) for g in b.frames[STREAM]]}
-        self._busy = True
-        try:
-            events = [e for part, last in self.rec.split(b, states)
-                      for e in self.rec.step(part, last, self.devices.now, self._waiting)]
-        finally:
-            self._busy = False
+        events = [e for part, last in self.rec.split(b, states)
+                  for e in self.rec.step(part, last, self.devices.now, self._waiting)]
+        self._late = self._ready is not None  # queued by _waiting, while this pass ran
         for e in events:
             self.events.append(e)
             if self.recorder is not None:

@@ -30,7 +30,7 @@ def add_say_arguments(p) -> None:
 def _seed(arg: str) -> int | None:
     if arg.lower() == "none":
         return None
-    if not arg.isdigit():
+    if not arg.isdecimal():
         raise argparse.ArgumentTypeError(f"a seed is a whole number >= 0 or 'none', not {arg!r}")
     return int(arg)
 
