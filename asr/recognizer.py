@@ -34,7 +34,7 @@ class RecognizerConfig:
     model: str = "tiny.en"
     device: str = "auto"
     threads: int | None = None
-    int8_decoder: bool = False  # CPU: int8 weights in the decoder blocks too (faster steps, WER not neutral)
+    decoder: str = "fp16"  # CPU: the decoder blocks' weights, "fp32", "fp16" or "int8" (load_model)
     batch_size: int = 16  # windows decoded together
     word_timestamps: bool = True
     condition_on_previous_text: bool = True
@@ -104,7 +104,7 @@ class Recognizer:
         self.config = config
         if config.threads:
             torch.set_num_threads(config.threads)
-        self.lm = loaded or load_model(config.model, config.device, config.int8_decoder)
+        self.lm = loaded or load_model(config.model, config.device, config.decoder)
         self.mel = LogMel(self.lm.model.dims.n_mels, self.lm.device)
         self.decoder = WindowDecoder(self.lm, config.decode)
         self.tok = self.lm.tokenizer

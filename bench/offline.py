@@ -78,7 +78,7 @@ def main(args) -> int:
     total = sum(it.duration for it in items)
     config = with_options(
         RecognizerConfig(model=args.model, device=args.device, threads=args.threads, batch_size=args.batch,
-                         word_timestamps=args.words, int8_decoder=args.decoder == "int8"),
+                         word_timestamps=args.words, decoder=args.decoder),
         beam_size=args.beam, best_of=args.beam,
     )
     if args.full_window:

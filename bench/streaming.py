@@ -119,7 +119,7 @@ def evaluate(items: list[Item], lookahead: str, streams: int = 1, gap: float = 2
 def main(args) -> int:
     torch.set_num_threads(args.threads)
     items = load_manifest(args.manifest)[:: args.every][: args.limit]  # limit None keeps all
-    lm = load_model(args.model, args.device, int8_decoder=args.decoder == "int8")
+    lm = load_model(args.model, args.device, decoder=args.decoder)
     audio = {it.id: read_audio(it.audio) for it in items}
     print(f"{len(items)} clips, {sum(len(a) for a in audio.values()) / 16000 / 60:.1f} min of speech", file=sys.stderr)
     reranker = None

@@ -17,7 +17,7 @@ def _preempt_arg(p) -> None:
 
 
 def _decoder_arg(p) -> None:
-    p.add_argument("--decoder", default="fp32", choices=("int8", "fp32"),
+    p.add_argument("--decoder", default="fp16", choices=("fp32", "fp16", "int8"),
                    help="CPU: the decoder blocks' weights (the vocabulary projection is int8 either way)")
 
 

@@ -196,16 +196,19 @@ class WindowDecoder:
             valid[a, P - len(p): P] = True
         pad = (~valid[:, :P]).sum(1)
         positions0 = (torch.arange(P)[None] - pad[:, None]).clamp_min(0)
-        rep = lambda t: t.repeat_interleave(G, 0).to(dev)  # noqa: E731
-        tokens0, positions0, valid, pad = rep(tokens0), rep(positions0), rep(valid), rep(pad)
+        tokens0, positions0, valid, pad = tokens0.to(dev), positions0.to(dev), valid.to(dev), pad.to(dev)
         padded = bool((pad > 0).any())
 
-        cache = dec.new_cache(R, P + max_new)
+        # the prefix is the same for a window's G rows: run it once per window, then copy its cache
+        cache = dec.new_cache(A, P + max_new)
         mask = self._mask(valid, 0, P) if padded else None
-        hidden, _ = dec(tokens0, positions0, kv, G, cache, mask)
-        sot_logits = dec.logits(hidden[::G][torch.arange(A, device=dev), torch.tensor(sot_at, device=dev)])
+        hidden, _ = dec(tokens0, positions0, kv, 1, cache, mask)
+        sot_logits = dec.logits(hidden[torch.arange(A, device=dev), torch.tensor(sot_at, device=dev)])
         no_speech = torch.softmax(sot_logits, -1)[:, self.tok.no_speech].tolist()
-        logits = dec.logits(hidden[:, -1])
+        rep = lambda t: t.repeat_interleave(G, 0)  # noqa: E731
+        logits = rep(dec.logits(hidden[:, -1]))
+        cache.select(rep(torch.arange(A, device=dev)))
+        valid, pad = rep(valid), rep(pad)
 
         # per-row state; `alive` maps current rows' audio index back to the window
         audio_of_row = torch.arange(A, device=dev).repeat_interleave(G)

@@ -65,9 +65,10 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def load_model(name: str = "tiny.en", device: str = "auto", int8_decoder: bool = False) -> LoadedModel:
-    """On the CPU the vocabulary projection runs in int8; int8_decoder: the decoder blocks'
-    linears too (see Decoder.quantize: faster steps; the README gives its WER cost)."""
+def load_model(name: str = "tiny.en", device: str = "auto", decoder: str = "fp16") -> LoadedModel:
+    """On the CPU the vocabulary projection runs in int8; decoder: the weights of the decoder
+    blocks' per-token linears on the CPU, "fp32", "fp16" or "int8" (see cpu_weights.py; the
+    README gives their speed and WER)."""
     paths, meta = model_files(name)
     dev = resolve_device(device)
     weights, _ = read_model_bin(paths)
@@ -75,7 +76,7 @@ def load_model(name: str = "tiny.en", device: str = "auto", int8_decoder: bool =
     # fp32 on CPU; fp16 on CUDA, where half-precision matmuls are fast.
     model = model.to(dev, torch.float16 if dev.type == "cuda" else torch.float32)
     if dev.type == "cpu":
-        model.decoder.quantize(blocks=int8_decoder)
+        model.decoder.quantize(blocks=decoder)
     config = json.loads((meta / "config.json").read_text())
     tok = WhisperTokenizer(meta / "tokenizer.json", multilingual=MODELS[name][1])
     return LoadedModel(name, model, tok, config, dev)

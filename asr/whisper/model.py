@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .int8 import int8_linear, pack_int8, quantize_linears
+from .cpu_weights import int8_linear, pack_int8, swap_linears
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,7 @@ class KVCache:
 
 EXACT_TOP = 32  # int8 logits: this many best tokens per row are rescored in fp32
 # decoder linears that run once per token; cross.kv runs once per pass over the audio and stays fp32
-INT8_LINEARS = ("attn.qkv", "attn.out", "cross.q", "cross.out", "mlp.0", "mlp.2")
+STEP_LINEARS = ("attn.qkv", "attn.out", "cross.q", "cross.out", "mlp.0", "mlp.2")
 
 
 class Decoder(nn.Module):
@@ -219,13 +219,12 @@ class Decoder(nn.Module):
         self.ln = nn.LayerNorm(d)
         self.vocab_int8 = None  # packed int8 vocabulary projection (CPU), see quantize
 
-    def quantize(self, blocks: bool = True) -> None:
-        """int8 weights on the CPU for the logits, and with ``blocks`` for the blocks'
-        per-token linears too (see int8.py); fp32 where torch lacks the ops."""
+    def quantize(self, blocks: str = "fp32") -> None:
+        """int8 weights on the CPU for the logits; ``blocks`` ("fp32", "fp16", "int8") for the
+        blocks' per-token linears (see cpu_weights.py); fp32 where torch lacks the ops."""
         self.vocab_int8 = pack_int8(self.embed.weight, None)
-        if self.vocab_int8 is not None and blocks:
-            for block in self.blocks:
-                quantize_linears(block, INT8_LINEARS)
+        for block in self.blocks:
+            swap_linears(block, STEP_LINEARS, blocks)
 
     def cross_kv(self, audio: torch.Tensor):
         return [b.cross.keys_values(audio) for b in self.blocks]

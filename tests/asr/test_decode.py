@@ -1,5 +1,6 @@
 import numpy as np
 import torch
+import pytest
 
 from asr.whisper.decode import _repeat_tail, compression_ratio, trim_repeats
 from tests.conftest import DEMO_TEXT
@@ -132,13 +133,13 @@ def test_int8_decoder_blocks_are_close_to_fp32(demo_audio):
     modules put back, the same teacher-forced pass gives nearly the same next-token distribution."""
     from asr.whisper.features import LogMel
     from asr.whisper.load import load_model
-    from asr.whisper.int8 import Int8Linear
-    from asr.whisper.model import INT8_LINEARS
+    from asr.whisper.cpu_weights import Int8Linear
+    from asr.whisper.model import STEP_LINEARS
 
-    lm = load_model("tiny.en", "cpu", int8_decoder=True)
+    lm = load_model("tiny.en", "cpu", decoder="int8")
     mel = LogMel(lm.model.dims.n_mels, lm.device)
     dec = lm.model.decoder
-    swapped = [(b.get_submodule(n.rpartition(".")[0]), n.rpartition(".")[2]) for b in dec.blocks for n in INT8_LINEARS]
+    swapped = [(b.get_submodule(n.rpartition(".")[0]), n.rpartition(".")[2]) for b in dec.blocks for n in STEP_LINEARS]
     assert all(isinstance(getattr(parent, attr), Int8Linear) for parent, attr in swapped)
 
     def logp():
@@ -155,16 +156,74 @@ def test_int8_decoder_blocks_are_close_to_fp32(demo_audio):
     assert kl.max().item() < 0.05, kl
 
 
-def test_decoder_blocks_stay_fp32_by_default():
-    """load_model's default: int8 vocabulary only, fp32 blocks."""
+def test_decoder_steps_run_fp16_by_default():
+    """load_model's default on the CPU: int8 vocabulary, fp16 step weights; fp32 asked for, fp32."""
     from torch import nn
 
+    from asr.whisper.cpu_weights import HalfLinear
     from asr.whisper.load import load_model
-    from asr.whisper.model import INT8_LINEARS
+    from asr.whisper.model import STEP_LINEARS
 
     dec = load_model("tiny.en", "cpu").model.decoder
     assert dec.vocab_int8 is not None
-    assert all(type(b.get_submodule(n)) is nn.Linear for b in dec.blocks for n in INT8_LINEARS)
+    assert all(isinstance(b.get_submodule(n), HalfLinear) for b in dec.blocks for n in STEP_LINEARS)
+    dec = load_model("tiny.en", "cpu", decoder="fp32").model.decoder
+    assert all(type(b.get_submodule(n)) is nn.Linear for b in dec.blocks for n in STEP_LINEARS)
+
+
+def test_fp16_decoder_steps_decode_as_fp32(demo_audio):
+    """fp16 step weights (one window's beams per step) give fp32's beam search result, with
+    token log-probs within a few hundredths."""
+    from asr.whisper.cpu_weights import HalfLinear
+    from asr.whisper.decode import DecodeOptions, WindowDecoder
+    from asr.whisper.features import LogMel
+    from asr.whisper.load import load_model
+    from asr.whisper.model import STEP_LINEARS
+    from asr.whisper.windows import encode_windows
+
+    half, full = load_model("tiny.en", "cpu", decoder="fp16"), load_model("tiny.en", "cpu", decoder="fp32")
+    swapped = [b.get_submodule(n) for b in half.model.decoder.blocks for n in STEP_LINEARS]
+    assert all(isinstance(m, HalfLinear) for m in swapped)
+    calls = []
+    hooks = [m.register_forward_hook(lambda m, i, o: calls.append(i[0][..., 0].numel())) for m in swapped]
+    clip = demo_audio[: 16000 * 5]
+    with torch.inference_mode():
+        enc = encode_windows(full, LogMel(full.model.dims.n_mels, full.device), [clip], 6.0)
+    opts = DecodeOptions(beam_size=3, best_of=3, temperatures=(0.0,))
+    forced = [full.tokenizer.encode(" Ever tried.")]  # a streaming pass's committed words
+    got = WindowDecoder(half, opts).decode(enc, [5.0], forced=forced)[0]
+    want = WindowDecoder(full, opts).decode(enc, [5.0], forced=forced)[0]
+    for h in hooks:
+        h.remove()
+    assert min(calls) == 3 and max(calls) > 4  # steps ran in fp16; the forced prefix's rows took fp32
+    assert got.tokens == want.tokens and len(got.tokens) > 5
+    lp_got, lp_want = torch.tensor(got.nbest[0][2]), torch.tensor(want.nbest[0][2])
+    assert not torch.equal(lp_got, lp_want)  # fp16 really ran
+    assert torch.allclose(lp_got, lp_want, atol=0.05)
+
+
+def test_half_linear_takes_fp32_for_many_rows():
+    """torch's CPU half matmul is slow per row: past HALF_MAX_ROWS the fp32 module runs, exactly."""
+    from torch import nn
+
+    from asr.whisper.cpu_weights import HALF_MAX_ROWS, HalfLinear, swap_linears
+
+    torch.manual_seed(0)
+    lin = nn.Linear(64, 96)
+    h = HalfLinear(lin)
+    few, many = torch.randn(1, HALF_MAX_ROWS, 64), torch.randn(2, HALF_MAX_ROWS, 64)
+    with torch.inference_mode():
+        out, ref = h(few), lin(few)
+        assert out.dtype == torch.float32 and not torch.equal(out, ref)
+        assert torch.allclose(out, ref, atol=1e-2)
+        assert torch.equal(h(many), lin(many))
+    box = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4))
+    swap_linears(box, ("0",), "fp32")
+    assert type(box[0]) is nn.Linear
+    swap_linears(box, ("0",), "fp16")
+    assert isinstance(box[0], HalfLinear) and type(box[1]) is nn.Linear
+    with pytest.raises(ValueError, match="fp32, fp16 or int8"):
+        swap_linears(box, ("1",), "fp8")
 
 
 def test_a_hypothesis_cut_by_the_token_budget_falls_back(demo_audio):
@@ -203,3 +262,25 @@ def test_a_fallback_for_some_windows_decodes_them_as_alone_with_the_callers_keys
     own = dec.decode(enc, [3.0, 3.0])
     alone = dec.decode(encode_windows(lm, mel, [speech], 6.0), [3.0])
     assert shared[1].tokens == own[1].tokens == alone[0].tokens and shared[0].tokens == own[0].tokens
+
+
+def test_windows_with_prefixes_of_different_lengths_decode_as_alone(recognizer, demo_audio):
+    """A batch pads shorter prefixes (prompt + forced words) on the left; each prefix runs once per
+    window and its cache is copied to the beams. Each window still decodes as it would alone."""
+    from asr.whisper.decode import DecodeOptions, WindowDecoder
+    from asr.whisper.windows import encode_windows
+
+    lm, tok = recognizer.lm, recognizer.lm.tokenizer
+    dec = WindowDecoder(lm, DecodeOptions(beam_size=3, best_of=3, temperatures=(0.0,)))
+    clips = [demo_audio[: 16000 * 4], demo_audio[: 16000 * 5]]
+    prompts = [tok.encode(" Samuel Beckett wrote this."), []]
+    forced = [[], tok.encode(" Ever tried. Ever")]
+    with torch.inference_mode():
+        enc = encode_windows(lm, recognizer.mel, clips, 6.0)
+    together = dec.decode(enc, [4.0, 5.0], prompts, forced)
+    for i, got in enumerate(together):
+        alone = dec.decode(enc[i: i + 1], [(4.0, 5.0)[i]], [prompts[i]], [forced[i]])[0]
+        assert got.tokens == alone.tokens and len(got.tokens) > 3
+        # two windows' beams are 6 rows, past HALF_MAX_ROWS: fp32 steps; one alone steps in fp16
+        assert torch.allclose(torch.tensor(got.nbest[0][2]), torch.tensor(alone.nbest[0][2]), atol=0.02)
+    assert tok.decode(together[1].tokens).strip().startswith("failed")

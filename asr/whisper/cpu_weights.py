@@ -1,0 +1,91 @@
+"""Smaller weights for the decoder's per-token work on the CPU.
+
+A decoding step multiplies a few rows of activations (one per beam) by every
+decoder weight and by the 51,864-token vocabulary: the CPU spends that step
+reading weights. int8 weights (torch's fbgemm ops) are a quarter of the bytes:
+one scale per output row; activations are quantized on each call, 7-bit
+(reduce_range), so CPUs without VNNI cannot saturate their int16 sums. fp16
+weights are half the bytes and keep Whisper's own GPU precision; torch's CPU
+half matmul is slow on big inputs, so only small ones (decoding steps) use it.
+"""
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def pack_int8(w: torch.Tensor, bias: torch.Tensor | None):
+    """fbgemm's prepacked int8 weights; None where torch lacks the quantized ops."""
+    w = w.detach().float().cpu()
+    scale = (w.abs().amax(1) / 127).clamp_min(1e-8).double()
+    try:
+        with warnings.catch_warnings():  # torch marks quantized tensors deprecated; fp32 is the fallback
+            warnings.simplefilter("ignore")
+            q = torch.quantize_per_channel(w, scale, torch.zeros(len(w), dtype=torch.long), 0, torch.qint8)
+            b = None if bias is None else bias.detach().float().cpu()
+            return torch.ops.quantized.linear_prepack(q, b)
+    except (RuntimeError, AttributeError, NotImplementedError):
+        return None
+
+
+def int8_linear(x: torch.Tensor, packed) -> torch.Tensor:
+    flat = x.reshape(-1, x.shape[-1]).contiguous()
+    return torch.ops.quantized.linear_dynamic(flat, packed, True).reshape(*x.shape[:-1], -1)
+
+
+HALF_MAX_ROWS = 4  # torch's CPU half matmul costs ~75 us per row (fp32 ~350 us flat): one window's beams only
+
+
+class HalfLinear(nn.Module):
+    """fp16 weights for few rows of fp32 activations on the CPU; the fp32 module for the rest."""
+
+    def __init__(self, fp32: nn.Linear):
+        super().__init__()
+        self.fp32 = fp32
+        self.weight = fp32.weight.detach().half()
+        self.bias = None if fp32.bias is None else fp32.bias.detach().half()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type == "cpu" and x.dtype == torch.float32 and x[..., 0].numel() <= HALF_MAX_ROWS:
+            return F.linear(x.half(), self.weight, self.bias).float()
+        return self.fp32(x)
+
+
+class Int8Linear(nn.Module):
+    """A CPU stand-in for an nn.Linear, with the fp32 module kept for other inputs and tests."""
+
+    def __init__(self, packed, fp32: nn.Linear):
+        super().__init__()
+        self.packed = packed
+        self.fp32 = fp32
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type == "cpu" and x.dtype == torch.float32:
+            return int8_linear(x, self.packed)
+        return self.fp32(x)
+
+
+def _int8(lin: nn.Linear):
+    packed = pack_int8(lin.weight, lin.bias)
+    return None if packed is None else Int8Linear(packed, lin)
+
+
+WEIGHTS = {"int8": _int8, "fp16": HalfLinear}
+
+
+def swap_linears(module: nn.Module, names: tuple[str, ...], weights: str) -> None:
+    """Swap the named nn.Linear submodules for ``weights`` ("int8", "fp16"; "fp32" keeps them)."""
+    if weights == "fp32":
+        return
+    if weights not in WEIGHTS:
+        raise ValueError(f"decoder weights {weights!r}: expected fp32, fp16 or int8")
+    for name in names:
+        owner, _, attr = name.rpartition(".")
+        parent = module.get_submodule(owner)
+        lin = getattr(parent, attr)
+        small = WEIGHTS[weights](lin) if isinstance(lin, nn.Linear) else None
+        if small is not None:
+            setattr(parent, attr, small)
