@@ -76,12 +76,16 @@ def _int8(lin: nn.Linear):
 WEIGHTS = {"int8": _int8, "fp16": HalfLinear}
 
 
+def check_weights(weights: str) -> None:
+    if weights != "fp32" and weights not in WEIGHTS:
+        raise ValueError(f"decoder weights {weights!r}: expected fp32, fp16 or int8")
+
+
 def swap_linears(module: nn.Module, names: tuple[str, ...], weights: str) -> None:
     """Swap the named nn.Linear submodules for ``weights`` ("int8", "fp16"; "fp32" keeps them)."""
+    check_weights(weights)
     if weights == "fp32":
         return
-    if weights not in WEIGHTS:
-        raise ValueError(f"decoder weights {weights!r}: expected fp32, fp16 or int8")
     for name in names:
         owner, _, attr = name.rpartition(".")
         parent = module.get_submodule(owner)

@@ -207,11 +207,10 @@ class WindowDecoder:
         no_speech = torch.softmax(sot_logits, -1)[:, self.tok.no_speech].tolist()
         rep = lambda t: t.repeat_interleave(G, 0)  # noqa: E731
         logits = rep(dec.logits(hidden[:, -1]))
-        cache.select(rep(torch.arange(A, device=dev)))
-        valid, pad = rep(valid), rep(pad)
-
         # per-row state; `alive` maps current rows' audio index back to the window
-        audio_of_row = torch.arange(A, device=dev).repeat_interleave(G)
+        audio_of_row = rep(torch.arange(A, device=dev))
+        cache.select(audio_of_row)
+        valid, pad = rep(valid), rep(pad)
         seq = torch.full((R, max_new), self.tok.eot, dtype=torch.long, device=dev)
         tok_lp = torch.zeros((R, max_new), device=dev)
         sum_lp = torch.zeros(R, device=dev)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from .cpu_weights import check_weights
 from .model import Whisper
 from .tokenizer import WhisperTokenizer
 from .weights import read_model_bin
@@ -69,6 +70,7 @@ def load_model(name: str = "tiny.en", device: str = "auto", decoder: str = "fp16
     """On the CPU the vocabulary projection runs in int8; decoder: the weights of the decoder
     blocks' per-token linears on the CPU, "fp32", "fp16" or "int8" (see cpu_weights.py; the
     README gives their speed and WER)."""
+    check_weights(decoder)  # on any device: a typo should not pass silently on CUDA
     paths, meta = model_files(name)
     dev = resolve_device(device)
     weights, _ = read_model_bin(paths)

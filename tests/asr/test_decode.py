@@ -169,6 +169,8 @@ def test_decoder_steps_run_fp16_by_default():
     assert all(isinstance(b.get_submodule(n), HalfLinear) for b in dec.blocks for n in STEP_LINEARS)
     dec = load_model("tiny.en", "cpu", decoder="fp32").model.decoder
     assert all(type(b.get_submodule(n)) is nn.Linear for b in dec.blocks for n in STEP_LINEARS)
+    with pytest.raises(ValueError, match="fp32, fp16 or int8"):  # before the device: CUDA would skip the swap
+        load_model("tiny.en", "cuda", decoder="fp8")
 
 
 def test_fp16_decoder_steps_decode_as_fp32(demo_audio):
