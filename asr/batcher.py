@@ -4,8 +4,9 @@ A batch is emitted when (a) the pending frames reach ``target_frames`` (sized
 to fill the device), (b) a stream's pause reaches ``flush_pause_ms`` (a
 possible end of speech: send everything pending now), (c) the oldest pending
 frame has waited ``max_wait_ms`` on the audio clock, or (d) a stream ends.
-Frames are never dropped, duplicated or reordered within a stream. When the
-device starts a pass it also ``take``s the frames still pending.
+Frames are never dropped, duplicated or reordered within a stream. A batch
+that waited for a busy device may also ``take`` the frames still pending (the
+replay harness does with several streams).
 """
 from __future__ import annotations
 

@@ -118,7 +118,6 @@ class Conversation:
         self._shown: set[int] = set()
         self._closing = False
         self._ready = None  # a batch waiting for its pass
-        self._late = False  # the waiting batch went while a pass ran
         self._clock = 0.0  # capture time of the engine's last frame
 
     # -- the loop ------------------------------------------------------------------------
@@ -173,11 +172,9 @@ class Conversation:
     def _run_ready(self) -> None:
         b, self._ready = self._ready, None
         if b is not None:
-            # a batch that went while a pass ran leaves with the frames heard since (as in the
-            # replay harness): else its pass runs on audio up to a deadline ago
-            extra = self._batcher.take(self._clock) if self._late else None
-            self._late = False
-            self._step(b if extra is None else merge(b, extra))
+            # it goes as the batcher cut it, even if it waited for a pass: one stream's waits are
+            # short, and taking the frames heard since cost WER in the replay harness
+            self._step(b)
 
     def _waiting(self) -> bool:
         """Asked by a pass between encoder blocks and decoding steps: take in what the microphone
@@ -256,7 +253,6 @@ class Conversation:
         states = {STREAM: [self._states.pop(g.index) for g in b.frames[STREAM]]}
         events = [e for part, last in self.rec.split(b, states)
                   for e in self.rec.step(part, last, self.devices.now, self._waiting)]
-        self._late = self._ready is not None  # queued by _waiting, while this pass ran
         for e in events:
             self.events.append(e)
             if self.recorder is not None:
