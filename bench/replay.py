@@ -10,11 +10,11 @@ for the worker takes every frame that has arrived by its start
 (FrameBatcher.take), else each pass would run on audio up to a deadline ago
 and the streams' leftovers would queue for passes of their own; one stream's
 batch goes as the batcher cut it (taking cost WER there and bought no
-latency). Once a pause
-or end batch is waiting, the pass in flight stops at its next encoder block
-or decoding step (StreamingConfig.preempt). Every event carries the time it
-would reach the user. A run over a file is therefore fast and honest about
-latency; with compute_scale=0 its decisions do not depend on the machine.
+latency). Once a pause or end batch is waiting, the pass in flight stops at
+its next encoder block or decoding step (StreamingConfig.preempt). Every
+event carries the time it would reach the user. A run over a file is
+therefore fast and honest about latency; with compute_scale=0 its decisions
+do not depend on the machine.
 """
 from __future__ import annotations
 
