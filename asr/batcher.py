@@ -24,6 +24,7 @@ class BatcherConfig:
     target_frames: int = 32  # CPU: a few streams' worth; raise on a GPU
     flush_pause_ms: float = 30.0  # the end-pointing first pass proposes here: give it a fresh pass
     max_wait_ms: float = 200.0  # from the oldest frame's arrival: with 100 ms blocks, a pass every ~300 ms
+    due: bool = True  # also cut when a stream's audio reaches the time its next word would commit
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class FrameBatcher:
         self._count = 0
         self._oldest: float | None = None  # arrival time of the oldest pending frame
         self._flushed_pause: set[str] = set()  # streams whose current pause already flushed
+        self._fired: dict[str, float] = {}  # the due time each stream's last "due" batch met
 
     @property
     def pending(self) -> int:
@@ -72,8 +74,14 @@ class FrameBatcher:
             return self._emit("full", now)
         return None
 
-    def tick(self, now: float) -> Batch | None:
-        """Emit if the oldest pending frame has waited too long."""
+    def tick(self, now: float, due: dict[str, float] | None = None) -> Batch | None:
+        """Emit if the oldest pending frame has waited too long, or if a stream's pending audio
+        reaches the time `due` gives for it (once per due time)."""
+        for sid, t in (due if self.config.due and due else {}).items():
+            frames = self._pending.get(sid)
+            if frames and frames[-1].end >= t - 1e-6 and self._fired.get(sid) != t:
+                self._fired[sid] = t
+                return self._emit("due", now)
         # a tolerance: arrival times are sums of block lengths (0.3 - 0.1 < 0.2 in floats), and
         # a deadline missed by 1e-17 s waits for the next block, 100 ms late
         if self._oldest is not None and now - self._oldest >= self.config.max_wait_ms / 1000 - 1e-6:

@@ -96,6 +96,13 @@ class FixedLookahead:
         self._prev = [w.key for w in words[n:]]
         return n
 
+    def due(self, words: list[TentativeWord], audio_end: float) -> float | None:
+        """When the first of the words `commit` left would commit if the next pass reads it
+        alike (this pass's reading is the one it must agree with)."""
+        if not words or words[0].open or math.isinf(words[0].hold):
+            return None
+        return words[0].hold + self.ms / 1000
+
 
 class DynamicLookahead:
     """Commit a word once the hypothesis up to it has stayed the same while
@@ -148,6 +155,26 @@ class DynamicLookahead:
         self._prev = [(w.key, t) for w, t in zip(words[n:], since[n:])]
         self._done += n
         return n
+
+    def due(self, words: list[TentativeWord], audio_end: float) -> float | None:
+        """The stream time at which the first of these uncommitted words (those `commit` left)
+        would commit if the passes until then read it as this one did; None if it never would
+        on its own (cut off, or not timed)."""
+        if not words or words[0].open or math.isinf(words[0].hold):
+            return None
+        since = self._prev[0][1] if self._prev else audio_end
+        return self.first_due([w.prob for w in words], [len(w.key) for w in words], words[0].hold, since,
+                              audio_end, self._done)
+
+    def first_due(self, probs: Sequence[float], lens: Sequence[int], hold: float, since: float, t: float,
+                  k: int, step: float = 0.03) -> float | None:
+        """The first time from t, on a grid of `step` (a frame), at which word 0 of these (over at
+        `hold`, read alike since `since`, the utterance's k-th) would commit."""
+        cap = self.max_ms if self.model is None else self.model.max_ms
+        for j in range(int((hold + cap / 1000 - t) / step) + 3):  # the cap, and a step for rounding
+            if self.accepts(probs, lens, 0, t + j * step - since, t + j * step - hold, k):
+                return t + j * step
+        return None
 
     def accepts(self, probs: Sequence[float], lens: Sequence[int], i: int, held_s: float, right_s: float,
                 k: int | None = None) -> bool:

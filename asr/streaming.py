@@ -96,6 +96,7 @@ class StreamState:
     enc_end: float = 0.0  # the stream time those states reach
     signals: EndSignals | None = None  # the last pass's end-of-speech evidence
     closed: bool = False
+    due: float | None = None  # stream time at which the policy would commit the next word
 
     @property
     def audio_end(self) -> float:
@@ -131,6 +132,11 @@ class StreamingRecognizer:
         if stream not in self.streams:
             self.streams[stream] = StreamState(stream, self.policy_factory())
         return self.streams[stream]
+
+    def due(self) -> dict[str, float]:
+        """Per stream, the stream time at which a pass would commit its next word if the
+        reading holds: a batcher may cut a batch there rather than wait for its deadline."""
+        return {s: st.due for s, st in self.streams.items() if st.due is not None and st.due > st.audio_end}
 
     # -- one batch ----------------------------------------------------------------------
 
@@ -342,6 +348,12 @@ class StreamingRecognizer:
             st.words.append(CommittedWord(w.text, round(w.start, 3), round(w.end, 3), t))
             st.word_tokens.append(w.tokens)
         st.tentative = st.tentative[n:]
+        st.due = None
+        if not final:
+            due = getattr(st.policy, "due", None)
+            st.due = due(st.tentative, st.audio_end) if due is not None else None
+            if st.due is not None and st.onset is not None:  # commits are held back until then
+                st.due = max(st.due, st.onset + getattr(st.policy, "min_speech_s", 0.0))
         if n and not final:
             self._maybe_trim(st)
         shown = (_text(st.words), "".join(w.text for w in st.tentative).strip())
@@ -447,6 +459,7 @@ class StreamingRecognizer:
         st.in_speech = split
         st.onset = st.audio_end if split else None
         st.shown = ("", "")
+        st.due = None
         st.policy.reset()
         if not split:
             self._drop_silence(st)

@@ -114,7 +114,7 @@ def replay(inputs: list[StreamInput], recognizer: StreamingRecognizer, pause: Pa
                 state = frame_state[(sid, f.index)] = trackers[sid].update(f)
                 queue(key, batchers[key].add(f, now, state.pause_ms))
             for k, fb in batchers.items():
-                queue(k, fb.tick(now))
+                queue(k, fb.tick(now, recognizer.due()))
             if not arrivals:
                 for k, fb in batchers.items():
                     queue(k, fb.flush(now))

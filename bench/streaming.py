@@ -12,6 +12,7 @@ staggered. Everything is replayed on the audio clock (bench/replay.py).
 from __future__ import annotations
 
 import difflib
+import itertools
 import json
 import sys
 from dataclasses import dataclass
@@ -130,26 +131,27 @@ def main(args) -> int:
     refs = reference_words(items, audio, lm)
     offline = corpus_wer([it.text for it in items], [refs[it.id]["text"] for it in items])
     rows = []
+    settings = list(itertools.product(
+        args.lookahead, args.streams, [True, False] if args.compare_batching else [True],
+        [True, False] if args.compare_preempt else [not args.no_preempt],
+        [True, False] if args.compare_due else [not args.no_due]))
     for rep in range(args.repeat):  # interleaved: a slow spell of the machine hits every setting
-        for spec in args.lookahead:
-            for n in args.streams:
-                for batched in ([True, False] if args.compare_batching else [True]):
-                    for preempt in ([True, False] if args.compare_preempt else [not args.no_preempt]):
-                        r = evaluate(items, spec, n, lm=lm, refs=refs, audio=audio, across_streams=batched,
-                                     config=StreamingConfig(preempt=preempt),
-                                     batcher=BatcherConfig(max_wait_ms=args.max_wait_ms), reranker=reranker,
-                                     compute_scale=args.compute_scale)
-                        r["batching"], r["run"], r["compute_scale"] = batched, rep, args.compute_scale
-                        rows.append(r)
-                        print(json.dumps({k: v for k, v in r.items() if k != "hyps"}), file=sys.stderr)
+        for spec, n, batched, preempt, due in settings:
+            r = evaluate(items, spec, n, lm=lm, refs=refs, audio=audio, across_streams=batched,
+                         config=StreamingConfig(preempt=preempt),
+                         batcher=BatcherConfig(max_wait_ms=args.max_wait_ms, due=due), reranker=reranker,
+                         compute_scale=args.compute_scale)
+            r["batching"], r["due"], r["run"], r["compute_scale"] = batched, due, rep, args.compute_scale
+            rows.append(r)
+            print(json.dumps({k: v for k, v in r.items() if k != "hyps"}), file=sys.stderr)
     print(f"offline WER on these clips (same model, word keys): {offline:.2f} %")
-    cols = f"{'lookahead':<26}{'streams':>8}{'batch':>7}{'preempt':>8}{'WER %':>8}{'P50 ms':>9}{'P90 ms':>9}{'RTF':>7}{'lost':>6}{'dup':>5}"
+    cols = f"{'lookahead':<26}{'streams':>8}{'batch':>7}{'preempt':>8}{'due':>5}{'WER %':>8}{'P50 ms':>9}{'P90 ms':>9}{'RTF':>7}{'lost':>6}{'dup':>5}"
     print(cols)
     for r in rows:
         print(_row(r))
     if args.repeat > 1:
         print(f"mean of {args.repeat} runs\n{cols}")
-        setting = ("lookahead", "streams", "batching", "preempt")
+        setting = ("lookahead", "streams", "batching", "preempt", "due")
         for key in dict.fromkeys(tuple(r[k] for k in setting) for r in rows):
             print(_row(_mean([r for r in rows if tuple(r[k] for k in setting) == key])))
     if args.json:
@@ -161,7 +163,7 @@ def main(args) -> int:
 
 def _row(r: dict) -> str:
     return (f"{r['lookahead']:<26}{r['streams']:>8}{'on' if r['batching'] else 'off':>7}"
-            f"{'on' if r['preempt'] else 'off':>8}{r['wer']:>8.2f}"
+            f"{'on' if r['preempt'] else 'off':>8}{'on' if r['due'] else 'off':>5}{r['wer']:>8.2f}"
             f"{r['latency_p50_ms']:>9.0f}{r['latency_p90_ms']:>9.0f}{r['rtf']:>7.3f}{r['frames_lost']:>6}"
             f"{r['frames_duplicated']:>5}")
 

@@ -53,6 +53,9 @@ def _bench_streaming_args(p) -> None:
                    help="batcher deadline (default %(default)s)")
     _preempt_arg(p)
     p.add_argument("--compare-preempt", action="store_true", help="run every setting with and without preempting")
+    p.add_argument("--no-due", action="store_true",
+                   help="cut batches only by the batcher's own rules, not also when a word's commit is due")
+    p.add_argument("--compare-due", action="store_true", help="run every setting with and without due batches")
     p.add_argument("--repeat", type=int, default=1, help="run every setting N times, interleaved (timing noise)")
     p.add_argument("--compute-scale", type=float, default=1.0,
                    help="multiplies each pass's compute time on the audio clock; 0: the words no longer depend on "
@@ -74,6 +77,8 @@ def _bench_lookahead_args(p) -> None:
     p.add_argument("--limit", type=int, help="at most N clips")
     p.add_argument("--log-policy", default="fixed:1500", help="the slow policy the logged passes run under")
     p.add_argument("--lookahead", nargs="+", default=["dynamic"], help="dynamic rules to replay on the log")
+    p.add_argument("--no-due", action="store_true", help="replay passes at the logged times only, without the "
+                   "due passes the engine's batcher adds")
     p.add_argument("--save", type=Path, help="write the log here (JSON)")
     p.add_argument("--load", type=Path, nargs="+", help="replay the rules on saved logs instead of recording one")
     p.add_argument("--train", type=Path, help="fit a stability model on the log(s) and write it here "

@@ -161,7 +161,7 @@ class Conversation:
         self._run_ready()
 
     def _tick(self) -> None:
-        self._queue(self._batcher.tick(self.devices.now()))
+        self._queue(self._batcher.tick(self.devices.now(), self.rec.due()))
         self._run_ready()
         self._report_turns()
 

@@ -43,8 +43,9 @@ arrivals = st.lists(st.tuples(st.integers(0, 5), st.integers(1, 2000), st.sample
 
 
 @settings(max_examples=150, deadline=None)
-@given(arrivals, st.integers(1, 64), st.sampled_from([60.0, 210.0, 600.0]), st.sampled_from([0.0, 90.0, 300.0]))
-def test_batcher_never_drops_duplicates_or_reorders(pattern, target, flush_pause, max_wait):
+@given(arrivals, st.integers(1, 64), st.sampled_from([60.0, 210.0, 600.0]), st.sampled_from([0.0, 90.0, 300.0]),
+       st.dictionaries(st.sampled_from([f"s{k}" for k in range(6)]), st.floats(0.0, 2.0), max_size=6))
+def test_batcher_never_drops_duplicates_or_reorders(pattern, target, flush_pause, max_wait, due):
     fb = FrameBatcher(BatcherConfig(target_frames=target, flush_pause_ms=flush_pause, max_wait_ms=max_wait))
     framers: dict[str, Framer] = {}
     sent: dict[str, list[int]] = {}
@@ -65,7 +66,7 @@ def test_batcher_never_drops_duplicates_or_reorders(pattern, target, flush_pause
         for f in fr.push(np.zeros(n, np.float32)):
             sent.setdefault(sid, []).append(f.index)
             take(fb.add(f, now, pause))
-        take(fb.tick(now))
+        take(fb.tick(now, due))
         if starts:
             take(fb.take(now))
     for sid, fr in framers.items():  # every stream ends
@@ -138,3 +139,23 @@ def test_take_hands_over_what_is_pending_and_restarts_the_deadline():
     fb.add(f[2], 0.35)
     assert fb.tick(0.5) is None and fb.tick(0.55).reason == "deadline"
     assert merge(Batch({}, "deadline", 0.3), b).reason == "deadline"  # taken frames do not end a turn
+
+
+def test_a_due_batch_goes_once_a_streams_audio_reaches_the_time_its_next_word_commits():
+    fb = FrameBatcher(BatcherConfig(target_frames=100, max_wait_ms=1000))
+    f = Framer("a").push(np.zeros(480 * 10, np.float32))  # frames end at 0.03, 0.06, ... 0.30 s
+    for g in f[:5]:
+        fb.add(g, 0.15)
+    assert fb.tick(0.15, {"a": 0.2}) is None  # the audio reaches 0.15 s
+    assert fb.tick(0.15, {"a": 0.15, "b": 0.1}).reason == "due"  # "b" has nothing pending
+    for g in f[5:7]:
+        fb.add(g, 0.21)
+    b = fb.tick(0.21, {"a": 0.2})
+    assert b.reason == "due" and b.time == 0.21 and [g.index for g in b.frames["a"]] == [5, 6]
+    for g in f[7:]:
+        fb.add(g, 0.3)
+    assert fb.tick(0.3, {"a": 0.2}) is None  # once per due time: the pass that met it sets the next
+    off = FrameBatcher(BatcherConfig(target_frames=100, max_wait_ms=1000, due=False))
+    for g in f:
+        off.add(g, 0.3)
+    assert off.tick(0.3, {"a": 0.2}) is None

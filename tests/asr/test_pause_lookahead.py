@@ -162,3 +162,38 @@ def test_parse_policy():
     for bad in ("soon", "fixed:500:maybe", "dynamic:200:1200:200:0.5:0:0.8:1500"):
         with pytest.raises(ValueError):
             parse_policy(bad)
+
+
+def _commits_first_at(policy, words, due):
+    """The policy, on passes that read `words` alike, commits the first word at `due`, not 30 ms
+    before (a pass there would have been wasted)."""
+    assert policy.commit(words, due - 0.03) == 0
+    assert policy.commit(words, due) >= 1
+
+
+def test_due_is_when_the_first_waiting_word_commits_if_its_reading_holds():
+    p = DynamicLookahead(threshold=0.5, stable_ms=300, max_ms=1000)
+    words = [w(" the", 0.5), w(" cat", 0.9, prob=0.6)]
+    assert p.commit(words, 1.0) == 0
+    due = p.due(words, 1.0)
+    assert due == pytest.approx(1.3, abs=0.031)  # "the" has its right context; it must hold 300 ms
+    _commits_first_at(p, words, due)
+    # "cat" at 0.6 needs 200 + 800 * (0.8 - 0.6) / (0.8 - 0.5) ms after it
+    due = p.due(words[1:], due)
+    assert due == pytest.approx(0.9 + 0.2 + 0.8 * 0.2 / 0.3, abs=0.031)
+    _commits_first_at(p, words[1:], due)
+    unsure = DynamicLookahead(threshold=0.5, stable_ms=300, max_ms=1000)
+    unsure.commit([w(" cat", 0.9, prob=0.2)], 1.0)
+    due = unsure.due([w(" cat", 0.9, prob=0.2)], 1.0)
+    assert due == pytest.approx(1.9, abs=0.031)  # its maximum
+    _commits_first_at(unsure, [w(" cat", 0.9, prob=0.2)], due)
+    assert p.due([w(" cat...", 0.9)], 2.0) is None and p.due([], 2.0) is None  # cut off; none waiting
+    assert p.due([w(" ever", 0.0, start=0.0)], 2.0) is None  # no frames: never due on its own
+
+
+def test_a_fixed_lookahead_is_due_its_lookahead_after_the_word():
+    f = FixedLookahead(500)
+    words = [w(" clyde", 1.0), w(" dean", 1.3)]
+    assert f.commit(words, 1.2) == 0
+    assert f.due(words, 1.2) == pytest.approx(1.5)
+    _commits_first_at(f, words, 1.5)

@@ -105,3 +105,15 @@ def test_parse_policy_chooses_the_learned_or_the_hand_rule():
     for bad in ("dynamic:learned:0.9:800:1", "dynamic:learned:0.9:score=0.8", "dynamic:learned:fast=1"):
         with pytest.raises(ValueError, match="NAME=VALUE"):
             parse_policy(bad, "tiny.en")
+
+
+def test_the_learned_rule_is_due_when_its_score_or_its_maximum_commits_the_word():
+    for model, first in ((_model(10.0), 1.1), (replace(_model(10.0), first_ms=900.0), 1.3),
+                         (_model(-10.0), 1.6)):
+        p = DynamicLookahead(model=model)
+        assert p.commit(_words(), 0.9) == 0
+        due = p.due(_words(), 0.9)
+        # held stable_ms (200) from 0.9; the first word's 900 ms after "a" ends at 1.3; the unsure
+        # score waits for max_ms, 1.2 s after "a"
+        assert due == pytest.approx(first, abs=0.031)
+        assert p.commit(_words(), due - 0.03) == 0 and p.commit(_words(), due) >= 1

@@ -346,3 +346,24 @@ def test_the_pass_that_ends_a_turn_decodes_it_with_the_final_options(lm, demo_au
     assert finals == ["ever tried ever failed"]
     b = rec.streams["b"]
     assert normalize(" ".join(w.text for w in b.tentative)) == "no matter"
+
+
+@pytest.mark.parametrize("policy", ["dynamic", "fixed:1000"])
+def test_a_pass_goes_when_the_next_word_is_due_not_at_the_deadline(lm, demo_audio, policy):
+    """The policy says when its next word would commit; the batcher cuts a batch there, so the
+    word commits on the block that brings it rather than up to a deadline later."""
+    from asr.batcher import BatcherConfig
+
+    audio = np.concatenate([np.zeros(8000, np.float32), demo_audio, np.zeros(32000, np.float32)])
+    runs = {}
+    for due in (True, False):
+        rec = StreamingRecognizer(lm, policy_factory=lambda: parse_policy(policy, lm.name))
+        r = replay([StreamInput("s0", audio)], rec, batcher=BatcherConfig(due=due), compute_scale=0.0)
+        assert r.frames_lost == 0 and r.frames_duplicated == 0 and all(r.order_ok.values())
+        words = [w for e in r.events if isinstance(e, Final) for w in e.words]
+        text = " ".join(e.text for e in r.events if isinstance(e, Final))
+        runs[due] = (r.reasons.get("due", 0), np.array([w.committed_at - w.end for w in words]), normalize(text))
+    assert runs[True][0] > 0 and runs[False][0] == 0
+    assert runs[True][2] == runs[False][2] == normalize(DEMO_TEXT)
+    # the same words, committed sooner: by about half the 300 ms between deadline passes
+    assert np.median(runs[True][1]) < np.median(runs[False][1]) - 0.05

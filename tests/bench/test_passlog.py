@@ -24,9 +24,21 @@ def _log():
 
 
 def test_a_quick_rule_counts_the_readings_it_committed_too_early():
-    r = simulate(_log(), parse_policy("dynamic"))
+    r = simulate(_log(), parse_policy("dynamic"), due=False)
     # at 1.3 s both words had held 300 ms with 800 / 500 ms after them: "uh" is the wrong reading
     assert r == {"words": 2, "changed": 1, "p50_ms": 650.0, "p90_ms": 770.0}
+    # they were due at 1.21 s (held 200 ms): the block ending at 1.3 s brings frames up to 1.29 s
+    assert simulate(_log(), parse_policy("dynamic")) == {"words": 2, "changed": 1, "p50_ms": 640.0, "p90_ms": 760.0}
+
+
+def test_a_due_pass_commits_on_the_block_that_brings_the_words_time():
+    """An unsure word (0.6) needs 867 ms after it under the hand rule: due at 1.38 s, which the
+    block ending at 1.4 s brings, not at the next logged pass (1.59 s)."""
+    cat = _w("cat", 0.3, 0.5, 0.6, 0.69)
+    log = [[{"t": t, "base": 0, "n": n, "words": [cat]} for t, n in ((0.99, 0), (1.29, 0), (1.59, 1))]
+           + [{"t": 1.89, "base": 1, "n": 0, "words": []}]]
+    assert simulate(log, parse_policy("dynamic"))["p50_ms"] == pytest.approx(880.0)
+    assert simulate(log, parse_policy("dynamic"), due=False)["p50_ms"] == pytest.approx(1090.0)
 
 
 def test_a_rule_that_never_commits_follows_the_log_policy():
@@ -61,7 +73,9 @@ def test_the_command_replays_rules_on_a_saved_log(tmp_path, capsys):
     saved.write_text(json.dumps({"log_policy": "fixed:1500", "log": _log()}))
     assert main(["bench", "lookahead", "--load", str(saved), "--lookahead", "dynamic:hand", "dynamic:200:5000"]) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("dynamic")]
-    assert rows == [["dynamic:hand", "2", "1", "650", "770"], ["dynamic:200:5000", "2", "1", "650", "770"]]
+    assert rows == [["dynamic:hand", "2", "1", "640", "760"], ["dynamic:200:5000", "2", "1", "640", "760"]]
+    assert main(["bench", "lookahead", "--load", str(saved), "--lookahead", "dynamic:hand", "--no-due"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].split() == ["dynamic:hand", "2", "1", "650", "770"]
     # a start hold needs speech onsets, which the log does not keep; fixed rules are not replayed
     assert main(["bench", "lookahead", "--load", str(saved), "--lookahead", "dynamic:200:1200:200:0.5:500"]) == 2
     assert main(["bench", "lookahead", "--load", str(saved), "--lookahead", "fixed:500"]) == 2
@@ -94,12 +108,18 @@ def test_the_rule_chosen_changes_the_fewest_words_within_the_latency_budget():
     n = len(NAMES)
     sure = StabilityModel((0.0,) * n, (1.0,) * n, (0.0,) * n, 5.0, 0.5)  # scores every word 0.993
     log = _opening_log()
-    # committing at 1.0 s takes "uh" (P50 / P90 375 / 475 ms); waiting 600 ms after the first
-    # word commits "a" and "cat" at 1.6 s (975 / 1075 ms)
+    # committing at 1.0 s takes "uh" (P50 / P90 375 / 475 ms); so does waiting 600 ms after the
+    # first word, on the due pass at 1.2 s, which reads as the pass at 1.0 s did; 800 ms is due
+    # after the pass at 1.3 s reads "a", which then must hold 200 ms: "a" and "cat" on a due
+    # pass with frames up to 1.59 s (the block that ends at 1.6 s; 965 / 1065 ms)
     model, table = choose(log, sure, budget_ms=(1000.0, 1100.0))
     assert table[0]["rule"] == "hand rule"
     chosen = next(r for r in table[1:] if r["rule"] == spec(model))
-    assert (chosen["changed"], model.first_ms, model.threshold) == (0, 600.0, 0.9)
+    assert (chosen["changed"], model.first_ms, model.threshold) == (0, 800.0, 0.9)
+    assert (chosen["p50_ms"], chosen["p90_ms"]) == (965.0, 1065.0)
+    # passes at the logged times only: 600 ms commits both at 1.6 s (975 / 1075 ms)
+    slow, _ = choose(log, sure, budget_ms=(1000.0, 1100.0), due=False)
+    assert slow.first_ms == 600.0
     quick, _ = choose(log, sure, budget_ms=(400.0, 500.0))
     assert quick.first_ms < 500 and simulate(log, DynamicLookahead(model=quick))["changed"] == 1
     fastest, _ = choose(log, sure, budget_ms=(1.0, 1.0))  # nothing within budget: the lowest P90

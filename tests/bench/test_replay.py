@@ -17,6 +17,9 @@ class SlowPasses:
         self.passes: list[tuple[float, float, float, str]] = []  # (start, end of its last frame, batch time, reason)
         self.streams: dict[str, SimpleNamespace] = {}
 
+    def due(self):
+        return {}  # no policy: batches go by the batcher's own rules
+
     def split(self, batch, states):
         return [(batch, {s: v[-1] for s, v in states.items()})]
 
