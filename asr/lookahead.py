@@ -170,10 +170,17 @@ class DynamicLookahead:
                   k: int, step: float = 0.03) -> float | None:
         """The first time from t, on a grid of `step` (a frame), at which word 0 of these (over at
         `hold`, read alike since `since`, the utterance's k-th) would commit."""
-        cap = self.max_ms if self.model is None else self.model.max_ms
-        for j in range(int((hold + cap / 1000 - t) / step) + 3):  # the cap, and a step for rounding
-            if self.accepts(probs, lens, 0, t + j * step - since, t + j * step - hold, k):
-                return t + j * step
+        if self.model is None:  # the hand rule says when: its hold and the right context it needs
+            end = max(hold + self.needed_ms(probs[0]) / 1000, since + self.stable_ms / 1000)
+            spans = [(end, end)]
+        else:  # the score reads right context and hold up to 2 s; after that only the maximum counts
+            cap = hold + self.model.max_ms / 1000
+            spans = [(t, min(cap, max(hold, since) + 2.0)), (cap, cap)]
+        for a, b in spans:
+            first = max(0, math.floor((a - t) / step) - 1)  # a step early: times are sums of floats
+            for j in range(first, max(first, math.ceil((b - t) / step)) + 2):
+                if self.accepts(probs, lens, 0, t + j * step - since, t + j * step - hold, k):
+                    return t + j * step
         return None
 
     def accepts(self, probs: Sequence[float], lens: Sequence[int], i: int, held_s: float, right_s: float,

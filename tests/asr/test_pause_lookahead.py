@@ -187,6 +187,9 @@ def test_due_is_when_the_first_waiting_word_commits_if_its_reading_holds():
     due = unsure.due([w(" cat", 0.9, prob=0.2)], 1.0)
     assert due == pytest.approx(1.9, abs=0.031)  # its maximum
     _commits_first_at(unsure, [w(" cat", 0.9, prob=0.2)], due)
+    never = DynamicLookahead(threshold=1.01, sure=1.01, max_ms=1e9)  # due at its maximum, found at once
+    never.commit([w(" cat", 0.9)], 1.0)
+    assert never.due([w(" cat", 0.9)], 1.0) == pytest.approx(0.9 + 1e6, abs=0.031)
     assert p.due([w(" cat...", 0.9)], 2.0) is None and p.due([], 2.0) is None  # cut off; none waiting
     assert p.due([w(" ever", 0.0, start=0.0)], 2.0) is None  # no frames: never due on its own
 
