@@ -348,12 +348,10 @@ class StreamingRecognizer:
             st.words.append(CommittedWord(w.text, round(w.start, 3), round(w.end, 3), t))
             st.word_tokens.append(w.tokens)
         st.tentative = st.tentative[n:]
-        st.due = None
-        if not final:
-            due = getattr(st.policy, "due", None)
-            st.due = due(st.tentative, st.audio_end) if due is not None else None
-            if st.due is not None and st.onset is not None:  # commits are held back until then
-                st.due = max(st.due, st.onset + getattr(st.policy, "min_speech_s", 0.0))
+        due = None if final else getattr(st.policy, "due", None)
+        st.due = due(st.tentative, st.audio_end) if due is not None else None
+        if st.due is not None and st.onset is not None:  # commits are held back until then
+            st.due = max(st.due, st.onset + getattr(st.policy, "min_speech_s", 0.0))
         if n and not final:
             self._maybe_trim(st)
         shown = (_text(st.words), "".join(w.text for w in st.tentative).strip())
