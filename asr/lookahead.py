@@ -99,7 +99,7 @@ class FixedLookahead:
     def due(self, words: list[TentativeWord], audio_end: float) -> float | None:
         """When the first of the words `commit` left would commit if the next pass reads it
         alike (this pass's reading is the one it must agree with)."""
-        if not words or words[0].open or math.isinf(words[0].hold):
+        if not _may_be_due(words):
             return None
         return words[0].hold + self.ms / 1000
 
@@ -160,7 +160,7 @@ class DynamicLookahead:
         """The stream time at which the first of these uncommitted words (those `commit` left)
         would commit if the passes until then read it as this one did; None if it never would
         on its own (cut off, or not timed)."""
-        if not words or words[0].open or math.isinf(words[0].hold):
+        if not _may_be_due(words):
             return None
         since = self._prev[0][1] if self._prev else audio_end
         return self.first_due([w.prob for w in words], [len(w.key) for w in words], words[0].hold, since,
@@ -238,6 +238,11 @@ def held_since(prev: list[tuple[str, float]], words: list[TentativeWord], audio_
         agree = agree and i < len(prev) and prev[i][0] == w.key
         since.append(prev[i][1] if agree else audio_end)
     return since
+
+
+def _may_be_due(words: list[TentativeWord]) -> bool:
+    """A first word that can commit on its own: not cut off, and timed."""
+    return bool(words) and not words[0].open and not math.isinf(words[0].hold)
 
 
 def _whole(words: list[TentativeWord], n: int) -> int:

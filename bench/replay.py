@@ -113,8 +113,9 @@ def replay(inputs: list[StreamInput], recognizer: StreamingRecognizer, pause: Pa
                 sent[sid] += 1
                 state = frame_state[(sid, f.index)] = trackers[sid].update(f)
                 queue(key, batchers[key].add(f, now, state.pause_ms))
+            due = recognizer.due()
             for k, fb in batchers.items():
-                queue(k, fb.tick(now, recognizer.due()))
+                queue(k, fb.tick(now, due))
             if not arrivals:
                 for k, fb in batchers.items():
                     queue(k, fb.flush(now))
