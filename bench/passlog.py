@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from asr.audio import read_audio
+from asr.batcher import BatcherConfig
 from asr.lookahead import DynamicLookahead, TentativeWord, held_since, learned_spec, parse_policy
 from asr.stability import NAMES, StabilityModel, features, fit
 from asr.streaming import StreamingConfig, StreamingRecognizer
@@ -75,7 +76,8 @@ def record(lm, audio: np.ndarray, log_policy: str = "fixed:1500") -> list[list[d
     """The passes over one stream of audio (a lane of clips), one list per utterance."""
     log: list[list[dict]] = []
     rec = StreamingRecognizer(lm, StreamingConfig(), lambda: _Recorder(parse_policy(log_policy), log))
-    replay([StreamInput("s0", audio)], rec, compute_scale=0.0)
+    # no due batches: the log policy's would be passes a dynamic rule never sees (simulate adds its own)
+    replay([StreamInput("s0", audio)], rec, batcher=BatcherConfig(due=False), compute_scale=0.0)
     return [u for u in log if u]
 
 
