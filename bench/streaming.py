@@ -31,7 +31,7 @@ from asr.whisper.load import load_model
 
 from .manifest import Item, load_manifest
 from .replay import StreamInput, replay
-from .wer import corpus_wer
+from .wer import corpus_wer, paired_difference
 
 
 @dataclass
@@ -154,11 +154,26 @@ def main(args) -> int:
         setting = ("lookahead", "streams", "batching", "preempt", "due")
         for key in dict.fromkeys(tuple(r[k] for k in setting) for r in rows):
             print(_row(_mean([r for r in rows if tuple(r[k] for k in setting) == key])))
+    _against(args.baseline, rows, [it.id for it in items], [it.text for it in items])
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"offline_wer": offline, "decoder": args.decoder, "runs": rows,
                                                 "refs": {it.id: it.text for it in items}}, indent=1))
     return 0
+
+
+def _against(baseline: str, rows: list[dict], ids: list[str], texts: list[str]) -> None:
+    """Each run's word errors less those of the baseline's run of the same setting, with a 95 %
+    bootstrap interval over clips: what a WER difference on this many clips can tell."""
+    setting = ("streams", "batching", "preempt", "due", "run")
+    base = {tuple(r[k] for k in setting): r for r in rows if r["lookahead"] == baseline}
+    pairs = [(r, base[key]) for r in rows if r["lookahead"] != baseline and (key := tuple(r[k] for k in setting)) in base]
+    if pairs:
+        print(f"word errors against {baseline} in the same setting (95 % interval, bootstrap over clips):")
+    for r, b in pairs:
+        diff, lo, hi = paired_difference(texts, [r["hyps"][i] for i in ids], [b["hyps"][i] for i in ids])
+        r["errors_vs_baseline"] = {"baseline": baseline, "diff": diff, "low": lo, "high": hi}
+        print(f"  {r['lookahead']:<26}due {'on' if r['due'] else 'off':<4}{diff:+d} ({lo:+.0f} .. {hi:+.0f})")
 
 
 def _row(r: dict) -> str:

@@ -56,6 +56,8 @@ def _bench_streaming_args(p) -> None:
     p.add_argument("--no-due", action="store_true",
                    help="cut batches only by the batcher's own rules, not also when a word's commit is due")
     p.add_argument("--compare-due", action="store_true", help="run every setting with and without due batches")
+    p.add_argument("--baseline", default="fixed:1000",
+                   help="also report each run's word errors less this policy's, with a bootstrap interval")
     p.add_argument("--repeat", type=int, default=1, help="run every setting N times, interleaved (timing noise)")
     p.add_argument("--compute-scale", type=float, default=1.0,
                    help="multiplies each pass's compute time on the audio clock; 0: the words no longer depend on "

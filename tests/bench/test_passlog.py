@@ -2,7 +2,7 @@
 import pytest
 
 from asr.lookahead import DynamicLookahead, parse_policy
-from bench.passlog import examples, record, simulate, train
+from bench.passlog import errors, examples, label, record, simulate, train
 
 NEVER = DynamicLookahead(threshold=1.01, sure=1.01, max_ms=1e9)  # waits for the log policy
 
@@ -41,6 +41,39 @@ def test_a_due_pass_commits_on_the_block_that_brings_the_words_time():
     assert simulate(log, parse_policy("dynamic"), due=False)["p50_ms"] == pytest.approx(1090.0)
 
 
+def _reread_log(second):
+    """"uh" read at 1.0 s, then `second` at the next logged pass, 600 ms later."""
+    since = 1.0 if second == "uh" else 1.6
+    return [[{"t": 1.0, "base": 0, "n": 0, "words": [_w("uh", 0.3, 0.5, 0.95, 1.0)]},
+             {"t": 1.6, "base": 0, "n": 0, "words": [_w(second, 0.3, 0.5, 0.95, since)]},
+             {"t": 2.2, "base": 0, "n": 1, "words": [_w(second, 0.3, 0.5, 0.95, since)]},
+             {"t": 2.5, "base": 1, "n": 0, "words": []}]]
+
+
+def test_a_due_pass_reads_no_word_the_next_logged_pass_reads_otherwise():
+    # "uh" is due at 1.21 s (held 200 ms), so a pass goes with frames up to 1.29 s ...
+    assert simulate(_reread_log("uh"), DynamicLookahead())["p50_ms"] == pytest.approx(790.0)
+    # ... but a reading that changed by 1.6 s may have changed by then: it is not committed, and
+    # "a" (read from 1.6 s) is due at 1.81 s, on frames up to 1.89 s
+    r = simulate(_reread_log("a"), DynamicLookahead())
+    assert r["changed"] == 0 and r["p50_ms"] == pytest.approx(1390.0)
+    assert simulate(_reread_log("a"), DynamicLookahead(), due=False)["p50_ms"] == pytest.approx(1700.0)
+
+
+def test_committed_words_are_scored_against_the_clip_each_falls_in():
+    log = _log() + _reread_log("a")  # "uh cat" over 0.3-0.8 s, then "a" at 0.3-0.5 s of another lane
+    label(log[:1], [(0.0, 0.6), (0.7, 1.0)])  # "uh" in clip 0; "cat" (0.5-0.8 s) nearer clip 1
+    label(log[1:], [(0.2, 0.9)], first=2)
+    out = []
+    simulate(log, NEVER, out=out)  # the log policy's readings: "a", "cat", "a"
+    assert [w[0] for w in out] == ["a", "cat", "a"] and [w[8] for w in out] == [0, 1, 2]
+    assert errors(out, ["a", "cat", "the"]) == 1
+    assert errors(out, ["a", "", "a"]) == 0  # a clip without reference words is not scored
+    assert errors(out[:1] + [out[1][:8] + [0]] + out[2:], ["a cat", "", "a"]) == 0
+    out[1][6], out[1][8] = True, 0  # "cat", in clip 0, is the rest of the word before it: "acat"
+    assert errors(out, ["a cat", "", "a"]) == 2
+
+
 def test_a_rule_that_never_commits_follows_the_log_policy():
     r = simulate(_log(), NEVER)
     assert r["changed"] == 0 and r["words"] == 2
@@ -73,9 +106,14 @@ def test_the_command_replays_rules_on_a_saved_log(tmp_path, capsys):
     saved.write_text(json.dumps({"log_policy": "fixed:1500", "log": _log()}))
     assert main(["bench", "lookahead", "--load", str(saved), "--lookahead", "dynamic:hand", "dynamic:200:5000"]) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("dynamic")]
-    assert rows == [["dynamic:hand", "2", "1", "640", "760"], ["dynamic:200:5000", "2", "1", "640", "760"]]
+    # no clip spans in this log: no errors counted
+    assert rows == [["dynamic:hand", "2", "-", "1", "640", "760"], ["dynamic:200:5000", "2", "-", "1", "640", "760"]]
     assert main(["bench", "lookahead", "--load", str(saved), "--lookahead", "dynamic:hand", "--no-due"]) == 0
-    assert capsys.readouterr().out.splitlines()[-1].split() == ["dynamic:hand", "2", "1", "650", "770"]
+    assert capsys.readouterr().out.splitlines()[-1].split() == ["dynamic:hand", "2", "-", "1", "650", "770"]
+    spans = [["clip", 0.0, 3.0, "a cat"]]
+    saved.write_text(json.dumps({"log_policy": "fixed:1500", "spans": spans, "log": _log()}))
+    assert main(["bench", "lookahead", "--load", str(saved), "--lookahead", "dynamic:hand"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].split() == ["dynamic:hand", "2", "1", "1", "640", "760"]
     # a start hold needs speech onsets, which the log does not keep; fixed rules are not replayed
     assert main(["bench", "lookahead", "--load", str(saved), "--lookahead", "dynamic:200:1200:200:0.5:500"]) == 2
     assert main(["bench", "lookahead", "--load", str(saved), "--lookahead", "fixed:500"]) == 2
@@ -108,18 +146,22 @@ def test_the_rule_chosen_changes_the_fewest_words_within_the_latency_budget():
     n = len(NAMES)
     sure = StabilityModel((0.0,) * n, (1.0,) * n, (0.0,) * n, 5.0, 0.5)  # scores every word 0.993
     log = _opening_log()
-    # committing at 1.0 s takes "uh" (P50 / P90 375 / 475 ms); so does waiting 600 ms after the
-    # first word, on the due pass at 1.2 s, which reads as the pass at 1.0 s did; 800 ms is due
-    # after the pass at 1.3 s reads "a", which then must hold 200 ms: "a" and "cat" on a due
-    # pass with frames up to 1.59 s (the block that ends at 1.6 s; 965 / 1065 ms)
+    # committing at 1.0 s takes "uh" (P50 / P90 375 / 475 ms); waiting 600 ms after the first
+    # word does not: its due pass at 1.2 s does not read "uh", which the pass at 1.3 s reads
+    # otherwise; "a" must then hold 200 ms: "a" and "cat" on a due pass with frames up to 1.59 s
+    # (the block that ends at 1.6 s; 965 / 1065 ms)
     model, table = choose(log, sure, budget_ms=(1000.0, 1100.0))
     assert table[0]["rule"] == "hand rule"
     chosen = next(r for r in table[1:] if r["rule"] == spec(model))
-    assert (chosen["changed"], model.first_ms, model.threshold) == (0, 800.0, 0.9)
+    assert (chosen["changed"], model.first_ms, model.threshold) == (0, 600.0, 0.9)
     assert (chosen["p50_ms"], chosen["p90_ms"]) == (965.0, 1065.0)
-    # passes at the logged times only: 600 ms commits both at 1.6 s (975 / 1075 ms)
-    slow, _ = choose(log, sure, budget_ms=(1000.0, 1100.0), due=False)
-    assert slow.first_ms == 600.0
+    # passes at the logged times only: both at 1.6 s (975 / 1075 ms)
+    slow, table = choose(log, sure, budget_ms=(1000.0, 1100.0), due=False)
+    assert slow.first_ms == 600.0 and next(r for r in table if r["rule"] == spec(slow))["p50_ms"] == 975.0
+    # with the references, errors rank the rules: where the reference is "uh cat", the quick rule
+    label(log, [(0.0, 2.0)])
+    right, table = choose(log, sure, budget_ms=(1000.0, 1100.0), refs=["uh cat"])
+    assert right.first_ms < 500 and next(r for r in table if r["rule"] == spec(right))["errors"] == 0
     quick, _ = choose(log, sure, budget_ms=(400.0, 500.0))
     assert quick.first_ms < 500 and simulate(log, DynamicLookahead(model=quick))["changed"] == 1
     fastest, _ = choose(log, sure, budget_ms=(1.0, 1.0))  # nothing within budget: the lowest P90

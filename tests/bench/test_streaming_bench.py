@@ -17,4 +17,8 @@ def test_bench_streaming_reports_each_policy(dev_manifest, tmp_path, capsys):
         assert r["latency_p50_ms"] <= r["latency_p90_ms"]
     # fixed:1000 commits a word only once 1 s of audio follows it
     assert report["runs"][1]["latency_p50_ms"] >= 1000
-    assert "offline WER" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "offline WER" in out and "word errors against fixed:1000" in out
+    against = report["runs"][0]["errors_vs_baseline"]
+    assert against["baseline"] == "fixed:1000" and against["low"] <= against["diff"] <= against["high"]
+    assert "errors_vs_baseline" not in report["runs"][1]
