@@ -17,6 +17,7 @@ def _normalizer():
     return EnglishTextNormalizer()
 
 
+@lru_cache(maxsize=8192)  # a replay scores the same references for every rule it tries
 def normalize(text: str, reference: bool = False) -> str:
     if reference:
         text = _TAG.sub(" ", text)
