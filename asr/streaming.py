@@ -505,13 +505,16 @@ def _without_filler(tentative: list[TentativeWord], committed: list[CommittedWor
     """The turn's last words less a trailing sentence that the aligner found next to no audio for
     and that reads with low confidence: Whisper's filler on the silence after speech ("Thank you
     very much." after "...comparison only."). Scored as Whisper's word anomaly score: 1 for a
-    token under 0.15, up to 2 for a word under 0.133 s; 3 in the sentence's first 8 words drops it."""
+    token under 0.15, up to 2 for a word under 0.133 s; 3 in the sentence's first 8 words drops it.
+    A sentence that is the whole turn stays: it is the only reading of the speech the pause
+    tracker heard (a beam-5 final pass read "Seven of clubs." at 0.14 and the aligner gave its
+    words no frames: the clip's one utterance was lost)."""
     words = [w.w for w in committed] + [w.text for w in tentative]
     c = len(committed)
     start = next((j for j in range(len(words) - 1, c - 1, -1)
                   if j == 0 or words[j - 1].strip().endswith(SENTENCE_END)), None)
-    if start is None:
-        return tentative  # the last sentence began in committed words
+    if not start:
+        return tentative  # the last sentence began in committed words, or it is all the turn said
     i = start - c
     tail = tentative[i:]
     score = sum((w.prob < 0.15) + 15 * max(0.133 - (w.end - w.start), 0.0) for w in tail[:8])

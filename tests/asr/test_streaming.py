@@ -279,6 +279,10 @@ def test_a_trailing_filler_sentence_is_dropped_at_the_end_of_a_turn():
     # only a sentence of its own: these words go on a sentence the speaker was saying
     going_on = [CommittedWord(" in", 53.0, 53.2, 54.0), CommittedWord(" the", 53.2, 53.3, 54.0)]
     assert _without_filler(filler, going_on) == filler
+    # nor when it is all the turn said: the speech the pause tracker heard has no other reading
+    assert _without_filler(filler, []) == filler
+    hello = [TentativeWord(" Hello.", 50.0, 50.4, 0.9)]
+    assert _without_filler(hello + filler, []) == hello
 
 
 def test_a_long_window_is_trimmed_at_a_clause_end_not_inside_running_speech(lm):
