@@ -18,6 +18,7 @@ from .load import LoadedModel
 from .tokenizer import TIME_PRECISION
 
 _PREPEND = "\"'“¿([{-"
+_TYPICAL_WORD = 0.3  # seconds: read speech runs near three words a second
 _APPEND = "\"'.。,，!！?？:：”)]}、"
 
 
@@ -130,7 +131,8 @@ def align(lm: LoadedModel, enc: torch.Tensor, texts: list[list[int]], frames: li
         w = stacked[a, :, : len(seqs[a]), : max(1, frames[a])].softmax(-1)
         std, mean = torch.std_mean(w, dim=-2, keepdim=True, unbiased=False)
         w = _median_filter((w - mean) / (std + 1e-8), medfilt).mean(0)
-        matrix = w[len(prefix): len(prefix) + n_text + 1].cpu().numpy()  # text tokens and end-of-text
+        # a token's time is read from the row that predicts it: no-timestamps through the last text token
+        matrix = w[len(prefix) - 1: len(prefix) + n_text].cpu().numpy()
         ti, fi = dtw(-matrix.astype(np.float64))
         jumps = np.pad(np.diff(ti), (1, 0), constant_values=1).astype(bool)
         times = fi[jumps] * TIME_PRECISION  # frame at which each token (and the end) starts
@@ -146,11 +148,14 @@ def align(lm: LoadedModel, enc: torch.Tensor, texts: list[list[int]], frames: li
 
 def clamp_long_words(words: list[tuple]) -> list[tuple]:
     """DTW hands a pause to the word beside it: cap words at the window's edges,
-    after a pause or before one (sentence ends), to twice the median word length."""
+    after a pause or before one (sentence ends, commas), to twice the median word length."""
     if not words:
         return words
-    durations = sorted(e - s for _, s, e, _ in words)
-    longest = 2 * min(0.7, max(durations[len(durations) // 2], 0.1))
+    # only words inside a phrase set the cap: the others may hold a pause
+    inner = sorted(e - s for i, (w, s, e, _) in enumerate(words)
+                   if 0 < i < len(words) - 1 and w.strip()[-1:] not in ".?!,")
+    median = inner[(len(inner) - 1) // 2] if inner else _TYPICAL_WORD
+    longest = 2 * min(0.7, max(median, 0.2))
     out = [list(w) for w in words]
     for i, w in enumerate(out):
         if w[2] - w[1] <= longest:

@@ -86,6 +86,25 @@ def test_timestamp_rules(recognizer):
     assert allowed.min() == tb and allowed.max() == tb + 50
 
 
+def test_word_times_match_the_reference_alignment(recognizer, demo_audio):
+    """Whisper's own alignment (here faster-whisper's, same weights, fp32) reads each token's time
+    from the query that predicts it; one row later puts every word about a token late."""
+    fw = pytest.importorskip("faster_whisper")
+    from asr.whisper.load import model_files
+
+    _, folder = model_files("tiny.en")
+    model = fw.WhisperModel(str(folder), device="cpu", compute_type="float32", cpu_threads=2)
+    segments, _ = model.transcribe(demo_audio, beam_size=5, language="en", word_timestamps=True)
+    ref = [w for s in segments for w in s.words]
+    ours = recognizer.transcribe(demo_audio, 16000).words
+    assert [w.word for w in ours] == [w.word for w in ref]
+    starts = np.array([a.start - b.start for a, b in zip(ours, ref)])
+    ends = np.array([a.end - b.end for a, b in zip(ours, ref)])
+    assert abs(np.median(starts)) <= 0.04 and abs(np.median(ends)) <= 0.04
+    # a sentence's last word must not keep the pause after it
+    assert all(abs(e) <= 0.3 for w, e in zip(ref, ends) if w.word.endswith("."))
+
+
 def test_no_timestamp_mode_decodes(demo_audio):
     from bench.wer import normalize
     from asr.recognizer import Recognizer, RecognizerConfig, with_options
@@ -93,7 +112,9 @@ def test_no_timestamp_mode_decodes(demo_audio):
     rec = Recognizer(with_options(RecognizerConfig(device="cpu"), timestamps=False, beam_size=2, best_of=2))
     t = rec.transcribe(demo_audio, 16000)
     assert normalize(t.text) == normalize(DEMO_TEXT)
-    assert t.segments and t.segments[0].start == 0.0
+    # one segment per window; its start is the first word's (the voice begins at 0.34 s)
+    seg = t.segments[0]
+    assert seg.start == seg.words[0].start and 0.0 <= seg.start <= 0.34
 
 
 def _demo_hidden(lm, mel, audio, pad: float) -> torch.Tensor:
