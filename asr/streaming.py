@@ -307,6 +307,7 @@ class StreamingRecognizer:
                 s, e = (max(offset + x, st.window_start / SAMPLE_RATE) for x in (s, e))  # not in the lead
                 st.tentative.append(TentativeWord(word, s, e, min(probs, default=0.0),
                                                   tuple(texts[i][k] for k in ks)))
+            st.tentative = placed(st.tentative)
             tb = self.tok.timestamp_begin
             closed = bool(r.tokens) and r.tokens[-1] >= tb and not looped[i]
             close_at = min(offset + (r.tokens[-1] - tb) * 0.02, st.audio_end) if closed else st.audio_end
@@ -523,3 +524,18 @@ def _without_filler(tentative: list[TentativeWord], committed: list[CommittedWor
 
 def _text(words: list[CommittedWord]) -> str:
     return "".join(w.w for w in words).strip()
+
+
+def placed(words: list[TentativeWord]) -> list[TentativeWord]:
+    """A word the aligner gave no frames is never over (TentativeWord.hold), but one with a timed
+    word after it was spoken before that word: give it a frame. A window's first word often gets
+    none ("It" of "It was the epoch", right after a dropped sentence), and held back every word
+    of a 44 s turn until its end, where the window's 30 s had lost the rest."""
+    out = list(words)
+    timed = False
+    for k in range(len(out) - 1, -1, -1):
+        w = out[k]
+        if w.end <= w.start and timed:
+            out[k] = replace(w, end=w.start + 0.02)
+        timed = timed or w.end > w.start
+    return out

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from asr.events import Endpoint, Final, Partial, to_json
-from asr.lookahead import parse_policy
-from asr.streaming import StreamingConfig, StreamingRecognizer, _loop_start
+from asr.lookahead import FixedLookahead, TentativeWord, parse_policy
+from asr.streaming import StreamingConfig, StreamingRecognizer, _loop_start, placed
 from bench.replay import StreamInput, replay
 from bench.wer import normalize
 from tests.conftest import DEMO_TEXT
@@ -371,3 +371,18 @@ def test_a_pass_goes_when_the_next_word_is_due_not_at_the_deadline(lm, demo_audi
     assert runs[True][2] == runs[False][2] == normalize(DEMO_TEXT)
     # the same words, committed sooner: word by word, by about half the 300 ms between deadline passes
     assert np.median(runs[True][1] - runs[False][1]) < -0.05
+
+
+def test_a_word_without_frames_before_timed_words_can_commit():
+    """The aligner often gives a window's first word no frames; the words after it are timed, so
+    it was spoken before them. Left untimed it is never over, and nothing after it commits."""
+    words = [TentativeWord(" It", 11.43, 11.43, 0.92), TentativeWord(" was", 11.43, 11.65, 0.99),
+             TentativeWord(" the", 11.65, 11.85, 0.98)]
+    fixed = FixedLookahead(500, min_speech_s=0.0, agree=False)
+    assert fixed.commit(words, 13.0) == 0
+    fixed.reset()
+    assert fixed.commit(placed(words), 13.0) == 3
+    assert placed(words)[1:] == words[1:] and placed(words)[0].start == 11.43
+    # words still being spoken, none timed ("Ever try." at 0.00-0.00), stay open
+    untimed = [TentativeWord(" Ever", 0.0, 0.0, 0.9), TentativeWord(" try.", 0.0, 0.0, 0.9)]
+    assert placed(untimed) == untimed
