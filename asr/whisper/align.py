@@ -18,8 +18,8 @@ from .load import LoadedModel
 from .tokenizer import TIME_PRECISION
 
 _PREPEND = "\"'“¿([{-"
-_TYPICAL_WORD = 0.3  # seconds: read speech runs near three words a second
 _APPEND = "\"'.。,，!！?？:：”)]}、"
+_TYPICAL_WORD = 0.3  # seconds: read speech runs near three words a second
 
 
 def dtw(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
