@@ -48,7 +48,8 @@ class TentativeWord:
     @property
     def hold(self) -> float:
         """When the word is over, as far as committing it goes: never, while the aligner gives it
-        no frames (two passes put "Ever try." at 0.00-0.00 with "tried" still being spoken)."""
+        no frames (two passes put "Ever try." at 0.00-0.00 with "tried" still being spoken); the
+        engine gives a frame to such a word with timed words after it (streaming.placed)."""
         if self.end <= self.start:
             return math.inf
         return self.end if self.until is None else max(self.end, self.until)

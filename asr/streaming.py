@@ -32,6 +32,7 @@ from .whisper.decode import DecodeOptions, WindowDecoder
 from .whisper.features import LogMel
 from .whisper.load import LoadedModel
 from .whisper.model import Preempted
+from .whisper.tokenizer import TIME_PRECISION
 from .whisper.windows import FRAME_SAMPLES, encode_windows, encoder_frames
 
 SENTENCE_END = (".", "?", "!")
@@ -310,7 +311,7 @@ class StreamingRecognizer:
             st.tentative = placed(st.tentative)
             tb = self.tok.timestamp_begin
             closed = bool(r.tokens) and r.tokens[-1] >= tb and not looped[i]
-            close_at = min(offset + (r.tokens[-1] - tb) * 0.02, st.audio_end) if closed else st.audio_end
+            close_at = min(offset + (r.tokens[-1] - tb) * TIME_PRECISION, st.audio_end) if closed else st.audio_end
             if st.tentative and not looped[i]:  # the last word lasts until the decoder closed its segment
                 st.tentative[-1] = replace(st.tentative[-1], until=close_at)
             st.signals = self._signals(r.tokens, lps, st.audio_end - close_at, st.audio_end)
@@ -536,6 +537,6 @@ def placed(words: list[TentativeWord]) -> list[TentativeWord]:
     for k in range(len(out) - 1, -1, -1):
         w = out[k]
         if w.end <= w.start and timed:
-            out[k] = replace(w, end=w.start + 0.02)
+            out[k] = replace(w, end=w.start + TIME_PRECISION)
         timed = timed or w.end > w.start
     return out
