@@ -41,9 +41,15 @@ class TentativeWord:
     text: str
     start: float
     end: float
-    prob: float  # lowest token probability in the word
+    prob: float  # its least sure token's probability, up to case, punctuation left out (streaming._reading_probs)
     tokens: tuple[int, ...] = ()
     until: float | None = None  # the last word: where the decoder closed its segment
+    token_prob: float | None = None  # its least sure token's own probability (None: prob)
+
+    @property
+    def low(self) -> float:
+        """The least sure token's own probability, as Whisper's word anomaly score reads it."""
+        return self.prob if self.token_prob is None else self.token_prob
 
     @property
     def hold(self) -> float:
@@ -186,7 +192,7 @@ class DynamicLookahead:
 
     def accepts(self, probs: Sequence[float], lens: Sequence[int], i: int, held_s: float, right_s: float,
                 k: int | None = None) -> bool:
-        """Word i of the uncommitted words (their lowest token probabilities and letters), read
+        """Word i of the uncommitted words (their probabilities, TentativeWord.prob, and letters), read
         alike for held_s with right_s of audio after it; k: its index in the utterance."""
         if self.model is None:
             return held_s * 1000 >= self.stable_ms and right_s * 1000 >= self.needed_ms(probs[i])

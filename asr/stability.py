@@ -1,6 +1,6 @@
 """A trained score for whether a tentative word is already read as it will end.
 
-DynamicLookahead's hand rule looks at one word's token probability and how much
+DynamicLookahead's hand rule looks at one word's probability (TentativeWord.prob) and how much
 audio follows it. This logistic model also reads its neighbours (the next word's
 probability, the least sure word before it), how long the reading has held and
 the word's length, and gives the probability that the word's present reading is
@@ -32,7 +32,7 @@ def _log(p: float) -> float:
 
 
 def features(probs: Sequence[float], lens: Sequence[int], i: int, right_s: float, held_s: float) -> list[float]:
-    """Word i of a pass's uncommitted words (their lowest token probabilities and letters), with
+    """Word i of a pass's uncommitted words (their probabilities, TentativeWord.prob, and letters), with
     right_s of audio after it and its reading unchanged for held_s (both capped at 2 s)."""
     lp, r, h = _log(probs[i]), min(right_s, 2.0), min(held_s, 2.0)
     nxt = _log(probs[i + 1]) if i + 1 < len(probs) else 0.0

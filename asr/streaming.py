@@ -15,6 +15,7 @@ arbitrator.
 from __future__ import annotations
 
 import math
+import string
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -36,6 +37,7 @@ from .whisper.tokenizer import TIME_PRECISION
 from .whisper.windows import FRAME_SAMPLES, encode_windows, encoder_frames
 
 SENTENCE_END = (".", "?", "!")
+PUNCTUATION = set(string.punctuation) | {"…", "–", "—", "¿", "¡"}
 CLAUSE_END = (",", ";", ":")
 
 
@@ -300,14 +302,17 @@ class StreamingRecognizer:
             st.last_pass = st.received
             offset = (st.window_start - lead) / SAMPLE_RATE
             lps = r.nbest[0][2] if r.nbest else []
+            probs = self._reading_probs(r.tokens, r.text_logprobs)
+            raw = [math.exp(lp) for t, lp in zip(r.tokens, lps) if t < self.tok.eot]
             st.tentative = []
             for word, s, e, ks in words:
                 if ks[0] < len(st.forced):
                     continue  # committed already (a word straddling the boundary stays as committed)
-                probs = [math.exp(lps[k - len(st.forced)]) for k in ks if 0 <= k - len(st.forced) < len(lps)]
+                at = [k - len(st.forced) for k in ks if 0 <= k - len(st.forced) < len(probs)]
                 s, e = (max(offset + x, st.window_start / SAMPLE_RATE) for x in (s, e))  # not in the lead
-                st.tentative.append(TentativeWord(word, s, e, min(probs, default=0.0),
-                                                  tuple(texts[i][k] for k in ks)))
+                st.tentative.append(TentativeWord(word, s, e, _word_prob([probs[k] for k in at]),
+                                                  tuple(texts[i][k] for k in ks),
+                                                  token_prob=min((raw[k] for k in at), default=0.0)))
             st.tentative = placed(st.tentative)
             tb = self.tok.timestamp_begin
             closed = bool(r.tokens) and r.tokens[-1] >= tb and not looped[i]
@@ -321,6 +326,17 @@ class StreamingRecognizer:
                 text = (before + self.tok.decode([t for t in toks if t < self.tok.eot])).strip()
                 nbest[text] = max(nbest.get(text, (-math.inf, 0.0)), (score / max(1, len(toks)), score))
             st.nbest = sorted(((k, a, s) for k, (a, s) in nbest.items()), key=lambda h: h[1], reverse=True)
+
+    def _reading_probs(self, tokens: list[int], text_lps: list[float]) -> list[float | None]:
+        """Per text token of a hypothesis (timestamps left out, as the aligner's words have them):
+        the probability of its text up to case, or None for punctuation, which closes a word but
+        does not change what it reads (" swim" then "." 0.47 or "," 0.10)."""
+        out = []
+        for t, lp in zip(tokens, text_lps):
+            if t < self.tok.eot:
+                piece = self.tok.decode([t]).strip()
+                out.append(None if piece and all(c in PUNCTUATION for c in piece) else math.exp(lp))
+        return out
 
     def _lead(self) -> int:
         """Samples of silence before each window: whole encoder frames, so times stay on the grid."""
@@ -519,8 +535,14 @@ def _without_filler(tentative: list[TentativeWord], committed: list[CommittedWor
         return tentative  # the last sentence began in committed words, or it is all the turn said
     i = start - c
     tail = tentative[i:]
-    score = sum((w.prob < 0.15) + 15 * max(0.133 - (w.end - w.start), 0.0) for w in tail[:8])
+    score = sum((w.low < 0.15) + 15 * max(0.133 - (w.end - w.start), 0.0) for w in tail[:8])
     return tentative[:i] if tail and score >= 3 else tentative
+
+
+def _word_prob(probs: list[float | None]) -> float:
+    """A word's probability: its least sure token's, punctuation left out (all punctuation: 1)."""
+    probs = [p for p in probs if p is not None] or ([1.0] if probs else [])
+    return min(probs, default=0.0)
 
 
 def _text(words: list[CommittedWord]) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import torch
 
@@ -57,6 +58,8 @@ class WindowDecode:
     avg_logprob: float
     tokens: list[int] = field(default_factory=list)  # best hypothesis
     truncated: bool = False  # the best hypothesis ran out of token budget before its end: a loop
+    # per token of the best hypothesis: the log-prob of its text up to case (same_text_tokens)
+    text_logprobs: list[float] = field(default_factory=list)
 
     @property
     def is_silence(self) -> bool:
@@ -89,6 +92,33 @@ def trim_repeats(seq: list[int], copies: int, max_n: int) -> list[int]:
     return seq
 
 
+def same_text_tokens(tok, vocab: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each token, the tokens with its text up to case (" The", " the", " THE"): a (vocab, K)
+    table of ids and a mask of the valid ones. Whisper often splits its belief in a word
+    between its cases (" Author" 0.30, " author" 0.21), which says nothing about the word."""
+    groups: dict[str, list[int]] = {}
+    for i, k in enumerate(_same_text_keys(tok)):
+        if k is not None:
+            groups.setdefault(k, []).append(i)
+    width = max(len(g) for g in groups.values())
+    members = torch.arange(vocab)[:, None].repeat(1, width)
+    ok = torch.zeros(vocab, width, dtype=torch.bool)
+    ok[:, 0] = True
+    for g in groups.values():
+        if len(g) > 1:
+            members[g, : len(g)] = torch.tensor(g)
+            ok[g, : len(g)] = True
+    return members.to(device), ok.to(device)
+
+
+@lru_cache(maxsize=4)
+def _same_text_keys(tok) -> tuple[str | None, ...]:
+    """Each text token's text in lower case; None for a piece of a UTF-8 sequence, whose text is
+    not its own."""
+    texts = (tok.decode([i]) for i in range(tok.eot))
+    return tuple(None if "\ufffd" in t else t.lower() for t in texts)
+
+
 class WindowDecoder:
     def __init__(self, lm: LoadedModel, options: DecodeOptions = DecodeOptions()):
         self.lm = lm
@@ -110,6 +140,7 @@ class WindowDecoder:
         begin[[i for i in lm.config.get("suppress_ids_begin", [220, tok.eot]) if 0 <= i < V]] = NEG_INF
         self.suppress_begin = begin.to(lm.device)
         self.gen = torch.Generator(device=lm.device).manual_seed(options.seed)
+        self.same_text = same_text_tokens(tok, V, lm.device)
 
     # -- public -----------------------------------------------------------------
 
@@ -213,6 +244,7 @@ class WindowDecoder:
         valid, pad = rep(valid), rep(pad)
         seq = torch.full((R, max_new), self.tok.eot, dtype=torch.long, device=dev)
         tok_lp = torch.zeros((R, max_new), device=dev)
+        text_lp = torch.zeros((R, max_new), device=dev)
         sum_lp = torch.zeros(R, device=dev)
         if beam:
             sum_lp.view(A, G)[:, 1:] = NEG_INF  # all beams start equal: expand only the first
@@ -223,7 +255,8 @@ class WindowDecoder:
         last_ts = torch.tensor([max([t - self.ts_begin for t in f if t >= self.ts_begin], default=-1) for f in forced],
                                device=dev).repeat_interleave(G, 0)
         done_row = torch.zeros(R, dtype=torch.bool, device=dev)
-        finished: list[list[tuple[list[int], float, list[float]]]] = [[] for _ in range(A)]
+        # (tokens, score, token log-probs, text log-probs) per window
+        finished: list[list[tuple[list[int], float, list[float], list[float]]]] = [[] for _ in range(A)]
         active = list(range(A))  # window index of each audio slot still in the batch
         max_candidates = max(1, round(G * self.opt.patience))
 
@@ -234,15 +267,18 @@ class WindowDecoder:
                                   seed if seeded else None)
             logp = torch.log_softmax(logits.float(), dim=-1)
             if beam:
-                src, nxt, new_lp = self._beam_step(logp, sum_lp, seq, tok_lp, step, active, finished, G, max_candidates)
+                src, nxt, new_lp = self._beam_step(logp, sum_lp, seq, (tok_lp, text_lp), step, active, finished, G,
+                                                   max_candidates)
             else:
                 src, nxt, new_lp = self._sample_step(logits, logp, temperature, done_row)
-            seq, tok_lp, sum_lp = seq[src], tok_lp[src], sum_lp[src]
+            new_text_lp = self._text_lp(logp, src, nxt)
+            seq, tok_lp, text_lp, sum_lp = seq[src], tok_lp[src], text_lp[src], sum_lp[src]
             last_ts, done_row = last_ts[src], done_row[src]
             if step:
                 cache.reorder(src)
             seq[:, step] = nxt
             tok_lp[:, step] = torch.where(done_row, 0.0, new_lp)
+            text_lp[:, step] = torch.where(done_row, 0.0, new_text_lp)
             sum_lp = self._beam_scores if beam else torch.where(done_row, sum_lp, sum_lp + new_lp)
             is_ts = nxt >= self.ts_begin
             last_ts = torch.where(is_ts, torch.maximum(last_ts, nxt - self.ts_begin), last_ts)
@@ -258,10 +294,10 @@ class WindowDecoder:
                     complete = bool(done_row[rows].all())
                 if not complete and step + 1 >= budgets[a]:
                     if not (beam and finished[a]):  # keep truncated rows only when nothing ended properly
-                        self._flush(a, seq[rows], tok_lp[rows], sum_lp[rows], step + 1, finished, G, beam)
+                        self._flush(a, seq[rows], (tok_lp[rows], text_lp[rows]), sum_lp[rows], step + 1, finished, G, beam)
                     complete = True
                 if complete and not beam and not finished[a]:
-                    self._flush(a, seq[rows], tok_lp[rows], sum_lp[rows], step + 1, finished, G, beam)
+                    self._flush(a, seq[rows], (tok_lp[rows], text_lp[rows]), sum_lp[rows], step + 1, finished, G, beam)
                 if not complete:
                     keep_audio.append(slot)
             if len(keep_audio) < len(active):
@@ -269,7 +305,7 @@ class WindowDecoder:
                     break
                 rows_keep = torch.cat([torch.arange(s * G, (s + 1) * G) for s in keep_audio]).to(dev)
                 audio_keep = torch.tensor(keep_audio, device=dev)
-                seq, tok_lp, sum_lp = seq[rows_keep], tok_lp[rows_keep], sum_lp[rows_keep]
+                seq, tok_lp, text_lp, sum_lp = seq[rows_keep], tok_lp[rows_keep], text_lp[rows_keep], sum_lp[rows_keep]
                 last_ts, done_row, seed = last_ts[rows_keep], done_row[rows_keep], seed[rows_keep]
                 cache.select(rows_keep)
                 kv = [(k[audio_keep], v[audio_keep]) for k, v in kv]
@@ -335,7 +371,15 @@ class WindowDecoder:
             logits[looped, eot] = torch.where(torch.isinf(keep), 0.0, keep)
         return logits
 
-    def _beam_step(self, logp, sum_lp, seq, tok_lp, step, active, finished, G, max_candidates):
+    def _text_lp(self, logp: torch.Tensor, src: torch.Tensor, nxt: torch.Tensor) -> torch.Tensor:
+        """Log-prob, in row src's distribution, of all the tokens with the text of nxt up to case."""
+        members, ok = self.same_text
+        lp = logp[src[:, None], members[nxt]]
+        return torch.logsumexp(lp.masked_fill(~ok[nxt], NEG_INF), dim=-1)
+
+    def _beam_step(self, logp, sum_lp, seq, lps, step, active, finished, G, max_candidates):
+        """lps: the rows' token and text log-probs so far."""
+        tok_lp, text_lp = lps
         R, V = logp.shape
         n = len(active)
         scores = (sum_lp[:, None] + logp).view(n, G * V)
@@ -345,6 +389,7 @@ class WindowDecoder:
         eot = self.tok.eot
         prev = seq[:, :step].tolist()
         prev_lp = tok_lp[:, :step].tolist()
+        prev_text = text_lp[:, :step].tolist()
         prev_sum = sum_lp.tolist()  # a token's log-prob is its score minus its row's: no per-item sync
         for slot, a in enumerate(active):
             chosen = 0
@@ -355,7 +400,7 @@ class WindowDecoder:
                 lp = score - prev_sum[row]
                 if token == eot:
                     if len(finished[a]) < max_candidates:
-                        finished[a].append((prev[row], score, prev_lp[row] + [lp]))
+                        finished[a].append((prev[row], score, prev_lp[row] + [lp], prev_text[row]))
                     continue
                 src.append(row)
                 nxt.append(token)
@@ -382,29 +427,31 @@ class WindowDecoder:
         src = torch.arange(logits.shape[0], device=logits.device)
         return src, nxt, lp
 
-    def _flush(self, a, seq, tok_lp, sum_lp, length, finished, G, beam):
+    def _flush(self, a, seq, lps, sum_lp, length, finished, G, beam):
         """Out of budget (or sampling done): keep the rows as they stand."""
+        tok_lp, text_lp = lps
         rows = range(seq.shape[0])
         for r in rows:
             s = float(sum_lp[r])
             if s == NEG_INF:
                 continue
             toks = seq[r, :length].tolist()
-            lps = tok_lp[r, :length].tolist()
+            lps, texts = tok_lp[r, :length].tolist(), text_lp[r, :length].tolist()
             if self.tok.eot in toks:
                 cut = toks.index(self.tok.eot)
-                toks, lps = toks[:cut], lps[: cut + 1]
-            finished[a].append((toks, s, lps))
+                toks, lps, texts = toks[:cut], lps[: cut + 1], texts[:cut]
+            finished[a].append((toks, s, lps, texts))
             if beam and len(finished[a]) >= G:
                 break
 
     def _result(self, cands, no_speech, temperature) -> WindowDecode:
         o = self.opt
-        cleaned, cut = [], []
-        for toks, s, lps in cands:
+        cleaned, cut, texts = [], [], []
+        for toks, s, lps, text_lps in cands:
             cut.append(len(lps) == len(toks))  # no log-prob for an end-of-text: stopped by the budget
             toks = trim_repeats(list(toks), o.repeat_copies, o.repeat_max_ngram)
             cleaned.append((toks, s, lps[: len(toks) + 1]))
+            texts.append(text_lps[: len(toks)])
         # rank by log-prob / length, as Whisper does with no length penalty
         order = sorted(range(len(cleaned)), key=lambda i: cleaned[i][1] / max(1, len(cleaned[i][0])), reverse=True)
         cleaned = [cleaned[i] for i in order]
@@ -413,4 +460,5 @@ class WindowDecoder:
         best, s, _ = cleaned[0]
         text = self.tok.decode(best)
         avg = s / (len(best) + 1)
-        return WindowDecode(cleaned, no_speech, temperature, compression_ratio(text), avg, best, cut[order[0]])
+        return WindowDecode(cleaned, no_speech, temperature, compression_ratio(text), avg, best, cut[order[0]],
+                            texts[order[0]])

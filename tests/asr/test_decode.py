@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import torch
 import pytest
@@ -307,3 +309,31 @@ def test_windows_with_prefixes_of_different_lengths_decode_as_alone(recognizer, 
         # two windows' beams are 6 rows, past HALF_MAX_ROWS: fp32 steps; one alone steps in fp16
         assert torch.allclose(torch.tensor(got.nbest[0][2]), torch.tensor(alone.nbest[0][2]), atol=0.02)
     assert tok.decode(together[1].tokens).strip().startswith("failed")
+
+
+def test_text_logprobs_merge_a_tokens_cases(recognizer, demo_audio):
+    """A token's text log-prob is the log of the mass of every token that reads as it up to case;
+    a word Whisper splits between " Author" 0.30 and " author" 0.21 is a sure 0.51."""
+    from asr.whisper.decode import DecodeOptions, WindowDecoder, same_text_tokens
+    from asr.whisper.windows import encode_windows
+
+    lm, tok = recognizer.lm, recognizer.lm.tokenizer
+    V = lm.model.dims.n_vocab
+    members, ok = same_text_tokens(tok, V, "cpu")
+    the, The, dot = (tok.encode(w)[0] for w in (" the", " The", "."))
+    assert set(members[The][ok[The]].tolist()) >= {the, The} and members[dot][ok[dot]].tolist() == [dot]
+    assert members[tok.eot][ok[tok.eot]].tolist() == [tok.eot]  # special tokens stand alone
+    dec = WindowDecoder(lm, DecodeOptions(beam_size=3, best_of=3, temperatures=(0.0,)))
+    logp = torch.full((2, V), -30.0)
+    logp[0, The], logp[0, the], logp[1, dot] = math.log(0.3), math.log(0.2), math.log(0.6)
+    got = dec._text_lp(logp, torch.tensor([0, 1]), torch.tensor([The, dot])).exp()
+    assert torch.allclose(got, torch.tensor([0.5, 0.6]), atol=1e-4)
+    with torch.inference_mode():
+        enc = encode_windows(lm, recognizer.mel, [demo_audio], 6.0)
+    r = dec.decode(enc, [len(demo_audio) / 16000])[0]
+    lps, texts = torch.tensor(r.nbest[0][2][: len(r.tokens)]), torch.tensor(r.text_logprobs)
+    assert len(texts) == len(r.tokens) > 10
+    assert (texts >= lps - 1e-4).all()  # a token's text is at least as likely as the token
+    stamps = torch.tensor([t >= tok.timestamp_begin for t in r.tokens])
+    assert torch.allclose(texts[stamps], lps[stamps], atol=1e-4)
+    assert (texts[~stamps] > lps[~stamps] + 0.01).any()  # "Ever" / "ever", "Fail" / "fail"

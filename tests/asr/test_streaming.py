@@ -1,5 +1,6 @@
 """The streaming engine end to end on the demo clip, replayed on the audio clock."""
 import json
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -281,6 +282,11 @@ def test_a_trailing_filler_sentence_is_dropped_at_the_end_of_a_turn():
     assert _without_filler(filler, going_on) == filler
     # nor when it is all the turn said: the speech the pause tracker heard has no other reading
     assert _without_filler(filler, []) == filler
+    # the score reads each token's own probability, not the word's up to case (" Thank" / " thank")
+    timed = [TentativeWord(w, 55.2 + 0.3 * k, 55.5 + 0.3 * k, 0.9) for k, w in enumerate((" Thank", " you", " very", " much."))]
+    assert _without_filler(timed, said) == timed
+    unsure = [replace(w, token_prob=0.05) for w in timed]
+    assert _without_filler(unsure, said) == []
     hello = [TentativeWord(" Hello.", 50.0, 50.4, 0.9)]
     assert _without_filler(hello + filler, []) == hello
 
@@ -386,3 +392,22 @@ def test_a_word_without_frames_before_timed_words_can_commit():
     # words still being spoken, none timed ("Ever try." at 0.00-0.00), stay open
     untimed = [TentativeWord(" Ever", 0.0, 0.0, 0.9), TentativeWord(" try.", 0.0, 0.0, 0.9)]
     assert placed(untimed) == untimed
+
+
+def test_a_words_probability_reads_its_text_and_not_its_punctuation(lm):
+    """Per text token the probability of its text up to case; punctuation does not count (it says
+    where the sentence ends, not what the word reads), and timestamps inside a hypothesis do not
+    shift the tokens the words are made of."""
+    from types import SimpleNamespace
+
+    from asr.streaming import _word_prob
+
+    tok = lm.tokenizer
+    swim, comma, their = tok.encode(" swim")[0], tok.encode(",")[0], tok.encode(" their")[0]
+    stamp = tok.timestamp_begin + 50
+    tokens = [swim, comma, stamp, stamp, their]
+    lps = [math.log(p) for p in (0.9, 0.1, 0.5, 0.5, 0.4)]
+    probs = StreamingRecognizer._reading_probs(SimpleNamespace(tok=tok), tokens, lps)
+    assert probs[0] == pytest.approx(0.9) and probs[1] is None and probs[2] == pytest.approx(0.4)
+    assert _word_prob(probs[:2]) == pytest.approx(0.9)  # " swim," reads " swim" surely
+    assert _word_prob([None]) == 1.0 and _word_prob([]) == 0.0
