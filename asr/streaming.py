@@ -29,7 +29,7 @@ from .lookahead import FixedLookahead, TentativeWord, parse_policy, word_key
 from .pause import PauseState
 from .results import Hypothesis
 from .whisper.align import align, split_words
-from .whisper.decode import DecodeOptions, WindowDecoder
+from .whisper.decode import DecodeOptions, WindowDecoder, same_text_keys
 from .whisper.features import LogMel
 from .whisper.load import LoadedModel
 from .whisper.model import Preempted
@@ -331,10 +331,10 @@ class StreamingRecognizer:
         """Per text token of a hypothesis (timestamps left out, as the aligner's words have them):
         the probability of its text up to case, or None for punctuation, which closes a word but
         does not change what it reads (" swim" then "." 0.47 or "," 0.10)."""
-        out = []
+        keys, out = same_text_keys(self.tok), []
         for t, lp in zip(tokens, text_lps):
             if t < self.tok.eot:
-                piece = self.tok.decode([t]).strip()
+                piece = (keys[t] or "").strip()
                 out.append(None if piece and all(c in PUNCTUATION for c in piece) else math.exp(lp))
         return out
 

@@ -92,12 +92,13 @@ def trim_repeats(seq: list[int], copies: int, max_n: int) -> list[int]:
     return seq
 
 
+@lru_cache(maxsize=4)  # a recognizer has two decoders, with the same table
 def same_text_tokens(tok, vocab: int, device) -> tuple[torch.Tensor, torch.Tensor]:
     """For each token, the tokens with its text up to case (" The", " the", " THE"): a (vocab, K)
     table of ids and a mask of the valid ones. Whisper often splits its belief in a word
     between its cases (" Author" 0.30, " author" 0.21), which says nothing about the word."""
     groups: dict[str, list[int]] = {}
-    for i, k in enumerate(_same_text_keys(tok)):
+    for i, k in enumerate(same_text_keys(tok)):
         if k is not None:
             groups.setdefault(k, []).append(i)
     width = max(len(g) for g in groups.values())
@@ -112,7 +113,7 @@ def same_text_tokens(tok, vocab: int, device) -> tuple[torch.Tensor, torch.Tenso
 
 
 @lru_cache(maxsize=4)
-def _same_text_keys(tok) -> tuple[str | None, ...]:
+def same_text_keys(tok) -> tuple[str | None, ...]:
     """Each text token's text in lower case; None for a piece of a UTF-8 sequence, whose text is
     not its own."""
     texts = (tok.decode([i]) for i in range(tok.eot))
