@@ -15,7 +15,6 @@ arbitrator.
 from __future__ import annotations
 
 import math
-import string
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -37,7 +36,6 @@ from .whisper.tokenizer import TIME_PRECISION
 from .whisper.windows import FRAME_SAMPLES, encode_windows, encoder_frames
 
 SENTENCE_END = (".", "?", "!")
-PUNCTUATION = set(string.punctuation) | {"…", "–", "—", "¿", "¡"}
 CLAUSE_END = (",", ";", ":")
 
 
@@ -335,7 +333,7 @@ class StreamingRecognizer:
         for t, lp in zip(tokens, text_lps):
             if t < self.tok.eot:
                 piece = (keys[t] or "").strip()
-                out.append(None if piece and all(c in PUNCTUATION for c in piece) else math.exp(lp))
+                out.append(None if piece and not any(c.isalnum() for c in piece) else math.exp(lp))
         return out
 
     def _lead(self) -> int:
