@@ -166,6 +166,17 @@ def test_the_rule_chosen_changes_the_fewest_words_within_the_latency_budget():
     assert quick.first_ms < 500 and simulate(log, DynamicLookahead(model=quick))["changed"] == 1
     fastest, _ = choose(log, sure, budget_ms=(1.0, 1.0))  # nothing within budget: the lowest P90
     assert simulate(log, DynamicLookahead(model=fastest))["p90_ms"] == min(r["p90_ms"] for r in table[1:])
+    # the maxima tried are those the log policy's lookahead can judge
+    assert {r["model"].max_ms for r in table[1:]} == {1200.0, 1500.0}
+    _, table = choose(log, sure, longest_ms=2500.0)
+    assert {r["model"].max_ms for r in table[1:]} == {1200.0, 1500.0, 2000.0, 2500.0}
+
+
+def test_a_log_judges_waits_up_to_its_fixed_policys_lookahead():
+    from bench.passlog import log_policy_ms
+
+    assert log_policy_ms("fixed:3000") == 3000.0 and log_policy_ms("fixed:1500, fixed:3000") == 1500.0
+    assert log_policy_ms("local-agreement-2") == 1200.0  # no fixed wait: only the shortest maximum
 
 
 def test_training_fits_a_model_and_the_command_writes_its_rule(tmp_path, capsys):
