@@ -248,8 +248,8 @@ def train(log: list[list[dict]], trained_on: str = "", budget_ms: tuple[float, f
           ) -> tuple[StabilityModel, list[dict]]:
     """Fit the model, then choose its rule (threshold, first words' wait, maximum up to longest_ms,
     the log policy's lookahead) as the one that makes the fewest errors on these logs among those
-    whose P50 and P90 here are within budget_ms (the lowest P90, if none is). The table: the hand rule, then every setting, the
-    eligible first."""
+    whose P50 and P90 here are within budget_ms (the lowest P90, if none is). The table: the hand
+    rule, then every setting, the eligible first."""
     x, y = examples(log)
     return choose(log, fit(x, y, threshold=THRESHOLDS[-1], trained_on=trained_on), budget_ms, due, refs, longest_ms)
 
