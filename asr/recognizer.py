@@ -34,7 +34,8 @@ class RecognizerConfig:
     model: str = "tiny.en"
     device: str = "auto"
     threads: int | None = None
-    decoder: str = "fp16"  # CPU: the decoder blocks' weights, "fp32", "fp16" or "int8" (load_model)
+    decoder: str = "auto"  # CPU: the decoder blocks' weights, "auto", "fp32", "fp16" or "int8" (load_model)
+    encoder: str = "auto"  # CPU: the encoder's matrix products, "auto", "fp32" or "bf16" (load_model)
     batch_size: int = 16  # windows decoded together
     word_timestamps: bool = True
     condition_on_previous_text: bool = True
@@ -104,7 +105,7 @@ class Recognizer:
         self.config = config
         if config.threads:
             torch.set_num_threads(config.threads)
-        self.lm = loaded or load_model(config.model, config.device, config.decoder)
+        self.lm = loaded or load_model(config.model, config.device, config.decoder, config.encoder)
         self.mel = LogMel(self.lm.model.dims.n_mels, self.lm.device)
         self.decoder = WindowDecoder(self.lm, config.decode)
         self.tok = self.lm.tokenizer

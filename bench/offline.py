@@ -78,7 +78,7 @@ def main(args) -> int:
     total = sum(it.duration for it in items)
     config = with_options(
         RecognizerConfig(model=args.model, device=args.device, threads=args.threads, batch_size=args.batch,
-                         word_timestamps=args.words, decoder=args.decoder),
+                         word_timestamps=args.words, decoder=args.decoder, encoder=args.encoder),
         beam_size=args.beam, best_of=args.beam,
     )
     if args.full_window:
@@ -95,7 +95,7 @@ def main(args) -> int:
     for r in results:
         print(f"{r.name:<22}{r.wer:>8.2f}{r.seconds:>10.1f}{r.rtf:>8.3f}")
     out = {"manifest": str(args.manifest), "clips": len(items), "audio_seconds": total, "threads": args.threads,
-           "beam": args.beam, "config": {"batch": args.batch, "words": args.words, "decoder": args.decoder,
+           "beam": args.beam, "config": {"batch": args.batch, "words": args.words, "decoder": args.decoder, "encoder": args.encoder,
                                          "full_window": args.full_window},
            "systems": [{k: v for k, v in asdict(r).items() if k != "hypotheses"} | {"rtf": r.rtf} for r in results]}
     if len(results) == 2:

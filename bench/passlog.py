@@ -311,7 +311,7 @@ def main(args) -> int:
         log, log_policy, clips, refs = load(args.load)
     else:
         items = load_manifest(args.manifest)[args.offset:: args.every][: args.limit]
-        lm = load_model(args.model, "cpu", decoder=args.decoder)
+        lm = load_model(args.model, "cpu", decoder=args.decoder, encoder=args.encoder)
         print(f"recording {len(items)} clips under {args.log_policy}, compute off the clock", file=sys.stderr)
         lane = build_lanes(items, {it.id: read_audio(it.audio) for it in items}, 1, 2.0)[0]  # as bench streaming
         log, log_policy = record(lm, lane.audio, args.log_policy), args.log_policy

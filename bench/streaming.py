@@ -120,7 +120,7 @@ def evaluate(items: list[Item], lookahead: str, streams: int = 1, gap: float = 2
 def main(args) -> int:
     torch.set_num_threads(args.threads)
     items = load_manifest(args.manifest)[:: args.every][: args.limit]  # limit None keeps all
-    lm = load_model(args.model, args.device, decoder=args.decoder)
+    lm = load_model(args.model, args.device, decoder=args.decoder, encoder=args.encoder)
     audio = {it.id: read_audio(it.audio) for it in items}
     print(f"{len(items)} clips, {sum(len(a) for a in audio.values()) / 16000 / 60:.1f} min of speech", file=sys.stderr)
     reranker = None
@@ -157,7 +157,7 @@ def main(args) -> int:
     _against(args.baseline, rows, [it.id for it in items], [it.text for it in items])
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"offline_wer": offline, "decoder": args.decoder, "runs": rows,
+        Path(args.json).write_text(json.dumps({"offline_wer": offline, "precision": lm.precision, "runs": rows,
                                                 "refs": {it.id: it.text for it in items}}, indent=1))
     return 0
 

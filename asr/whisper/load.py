@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from .cpu_weights import check_weights
+from .cpu_weights import check_weights, native_bf16
 from .model import Whisper
 from .tokenizer import WhisperTokenizer
 from .weights import read_model_bin
@@ -34,6 +34,7 @@ class LoadedModel:
     tokenizer: WhisperTokenizer
     config: dict  # alignment_heads, suppress_ids, suppress_ids_begin
     device: torch.device
+    precision: dict = field(default_factory=dict)  # CPU: what "auto" chose, {"encoder": .., "decoder": ..}
 
 
 def _package_dir(module: str) -> Path:
@@ -66,19 +67,30 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def load_model(name: str = "tiny.en", device: str = "auto", decoder: str = "fp16") -> LoadedModel:
+ENCODER_PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def load_model(name: str = "tiny.en", device: str = "auto", decoder: str = "auto",
+               encoder: str = "auto") -> LoadedModel:
     """On the CPU the vocabulary projection runs in int8; decoder: the weights of the decoder
-    blocks' per-token linears on the CPU, "fp32", "fp16" or "int8" (see cpu_weights.py; the
-    README gives their speed and WER)."""
+    blocks' per-token linears on the CPU, "fp32", "fp16", "int8" or "auto" (the faster of fp32
+    and fp16 on this CPU; see cpu_weights.py); encoder: "bf16" runs the CPU encoder's matrix
+    products in bf16, "auto" where the CPU has bf16 hardware (AMX, AVX512-BF16). The README gives
+    their speed and WER. On CUDA the model is fp16 and both are ignored."""
     check_weights(decoder)  # on any device: a typo should not pass silently on CUDA
+    if encoder not in ENCODER_PRECISIONS:
+        raise ValueError(f"encoder precision {encoder!r}: expected auto, fp32 or bf16")
     paths, meta = model_files(name)
     dev = resolve_device(device)
     weights, _ = read_model_bin(paths)
     model = Whisper.from_ct2(weights).eval()
     # fp32 on CPU; fp16 on CUDA, where half-precision matmuls are fast.
     model = model.to(dev, torch.float16 if dev.type == "cuda" else torch.float32)
+    precision = {}
     if dev.type == "cpu":
-        model.decoder.quantize(blocks=decoder)
+        precision["decoder"] = model.decoder.quantize(blocks=decoder)
+        model.encoder.cpu_bf16 = encoder == "bf16" or (encoder == "auto" and native_bf16())
+        precision["encoder"] = "bf16" if model.encoder.cpu_bf16 else "fp32"
     config = json.loads((meta / "config.json").read_text())
     tok = WhisperTokenizer(meta / "tokenizer.json", multilingual=MODELS[name][1])
-    return LoadedModel(name, model, tok, config, dev)
+    return LoadedModel(name, model, tok, config, dev, precision)

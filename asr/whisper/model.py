@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .cpu_weights import int8_linear, pack_int8, swap_linears
+from .cpu_weights import faster_step_weights, int8_linear, pack_int8, swap_linears
 
 
 @dataclass(frozen=True)
@@ -152,11 +152,19 @@ class Encoder(nn.Module):
         self.register_buffer("pos", torch.zeros(dims.n_audio_ctx, d))
         self.blocks = nn.ModuleList(EncoderBlock(d, dims.n_audio_head) for _ in range(dims.n_audio_layer))
         self.ln = nn.LayerNorm(d)
+        # CPU: run the matrix products in bf16 (torch.autocast), states back in the input's dtype
+        self.cpu_bf16 = False
 
     def forward(self, mel: torch.Tensor, stop=None) -> torch.Tensor:
         """mel (B, n_mels, 2T) with 2T <= 3000 -> states (B, T, d).
 
         stop: a callable asked before every block; True gives up (raises Preempted)."""
+        if self.cpu_bf16 and mel.device.type == "cpu" and mel.dtype == torch.float32:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return self._forward(mel, stop).float()
+        return self._forward(mel, stop)
+
+    def _forward(self, mel: torch.Tensor, stop) -> torch.Tensor:
         x = F.gelu(self.conv2(F.gelu(self.conv1(mel)))).transpose(1, 2)
         if x.shape[1] > self.pos.shape[0]:
             raise ValueError(f"window of {x.shape[1]} encoder frames exceeds {self.pos.shape[0]}")
@@ -219,12 +227,16 @@ class Decoder(nn.Module):
         self.ln = nn.LayerNorm(d)
         self.vocab_int8 = None  # packed int8 vocabulary projection (CPU), see quantize
 
-    def quantize(self, blocks: str = "fp32") -> None:
-        """int8 weights on the CPU for the logits; ``blocks`` ("fp32", "fp16", "int8") for the
-        blocks' per-token linears (see cpu_weights.py); fp32 where torch lacks the ops."""
+    def quantize(self, blocks: str = "fp32") -> str:
+        """int8 weights on the CPU for the logits; ``blocks`` ("fp32", "fp16", "int8", or "auto":
+        the faster of fp32 and fp16 on this CPU) for the blocks' per-token linears (see
+        cpu_weights.py); fp32 where torch lacks the ops. Returns what the blocks got."""
         self.vocab_int8 = pack_int8(self.embed.weight, None)
+        if blocks == "auto":
+            blocks = faster_step_weights([b.get_submodule(n) for b in self.blocks for n in STEP_LINEARS])
         for block in self.blocks:
             swap_linears(block, STEP_LINEARS, blocks)
+        return blocks
 
     def cross_kv(self, audio: torch.Tensor):
         return [b.cross.keys_values(audio) for b in self.blocks]

@@ -179,21 +179,78 @@ def test_int8_decoder_blocks_are_close_to_fp32(demo_audio):
     assert kl.max().item() < 0.05, kl
 
 
-def test_decoder_steps_run_fp16_by_default():
-    """load_model's default on the CPU: int8 vocabulary, fp16 step weights; fp32 asked for, fp32."""
+def test_decoder_steps_take_the_faster_weights_by_default():
+    """load_model's default on the CPU: int8 vocabulary, and step weights of whichever of fp32
+    and fp16 this CPU runs faster, as it reports; asked for, each as asked."""
     from torch import nn
 
     from asr.whisper.cpu_weights import HalfLinear
     from asr.whisper.load import load_model
     from asr.whisper.model import STEP_LINEARS
 
-    dec = load_model("tiny.en", "cpu").model.decoder
+    lm = load_model("tiny.en", "cpu")
+    dec = lm.model.decoder
     assert dec.vocab_int8 is not None
+    kind = {"fp16": HalfLinear, "fp32": nn.Linear}[lm.precision["decoder"]]
+    assert all(type(b.get_submodule(n)) is kind for b in dec.blocks for n in STEP_LINEARS)
+    dec = load_model("tiny.en", "cpu", decoder="fp16").model.decoder
     assert all(isinstance(b.get_submodule(n), HalfLinear) for b in dec.blocks for n in STEP_LINEARS)
     dec = load_model("tiny.en", "cpu", decoder="fp32").model.decoder
     assert all(type(b.get_submodule(n)) is nn.Linear for b in dec.blocks for n in STEP_LINEARS)
-    with pytest.raises(ValueError, match="fp32, fp16 or int8"):  # before the device: CUDA would skip the swap
+    with pytest.raises(ValueError, match="auto, fp32, fp16 or int8"):  # before the device: CUDA would skip the swap
         load_model("tiny.en", "cuda", decoder="fp8")
+
+
+def test_auto_step_weights_pick_the_faster_on_this_cpu(monkeypatch):
+    """The choice follows the timing: fp32 made slow, fp16 wins; fp16 made slow, fp32 wins."""
+    import time
+
+    from torch import nn
+
+    from asr.whisper import cpu_weights
+    from asr.whisper.cpu_weights import HalfLinear, faster_step_weights
+
+    linears = [nn.Linear(16, 32), nn.Linear(32, 16)]
+
+    def slowed(forward):
+        def run(self, x):
+            time.sleep(0.003)
+            return forward(self, x)
+        return run
+
+    with monkeypatch.context() as m:
+        m.setattr(nn.Linear, "forward", slowed(nn.Linear.forward))  # HalfLinear calls F.linear for 3 rows
+        assert faster_step_weights(linears) == "fp16"
+    with monkeypatch.context() as m:
+        m.setattr(HalfLinear, "forward", slowed(HalfLinear.forward))
+        assert faster_step_weights(linears) == "fp32"
+    assert cpu_weights.check_weights("auto") is None
+    with pytest.raises(ValueError, match="resolve 'auto'"):
+        cpu_weights.swap_linears(nn.Sequential(), (), "auto")
+
+
+def test_bf16_encoder_is_close_to_fp32(demo_audio):
+    """encoder="bf16" runs the CPU encoder's matrix products in bf16 (autocast) and hands back
+    fp32 states within about 2 % of fp32's; "auto" is bf16 exactly where the CPU has bf16 hardware."""
+    from asr.whisper.cpu_weights import native_bf16
+    from asr.whisper.features import LogMel
+    from asr.whisper.load import load_model
+    from asr.whisper.windows import encode_windows
+
+    fast = load_model("tiny.en", "cpu", encoder="bf16")
+    exact = load_model("tiny.en", "cpu", encoder="fp32")
+    assert fast.precision["encoder"] == "bf16" and exact.precision["encoder"] == "fp32"
+    assert load_model("tiny.en", "cpu").precision["encoder"] == ("bf16" if native_bf16() else "fp32")
+    mel = LogMel(exact.model.dims.n_mels, exact.device)
+    clip = demo_audio[: 16000 * 4]
+    with torch.inference_mode():
+        a = encode_windows(fast, mel, [clip], 6.0)
+        b = encode_windows(exact, mel, [clip], 6.0)
+    assert a.dtype == torch.float32 and a.shape == b.shape
+    rel = ((a - b).norm() / b.norm()).item()
+    assert 0 < rel < 0.02, rel  # bf16 really ran, and stayed close
+    with pytest.raises(ValueError, match="auto, fp32 or bf16"):
+        load_model("tiny.en", "cpu", encoder="fp8")
 
 
 def test_fp16_decoder_steps_decode_as_fp32(demo_audio):
