@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -28,6 +28,7 @@ class SystemResult:
     seconds: float
     audio_seconds: float
     hypotheses: dict
+    precision: dict = field(default_factory=dict)  # ours on the CPU: what load_model's "auto" chose
 
     @property
     def rtf(self) -> float:
@@ -47,7 +48,7 @@ def run_ours(items: list[Item], config: RecognizerConfig, progress=None) -> Syst
         if progress:
             progress(by_path[path].duration)
     seconds = time.perf_counter() - start
-    return _score("speechfront", items, hyps, seconds)
+    return replace(_score("speechfront", items, hyps, seconds), precision=rec.lm.precision)
 
 
 def run_faster_whisper(items: list[Item], threads: int, beam: int, progress=None) -> SystemResult:
@@ -95,7 +96,7 @@ def main(args) -> int:
     for r in results:
         print(f"{r.name:<22}{r.wer:>8.2f}{r.seconds:>10.1f}{r.rtf:>8.3f}")
     out = {"manifest": str(args.manifest), "clips": len(items), "audio_seconds": total, "threads": args.threads,
-           "beam": args.beam, "config": {"batch": args.batch, "words": args.words, "decoder": args.decoder, "encoder": args.encoder,
+           "beam": args.beam, "config": {"batch": args.batch, "words": args.words, "decoder": args.decoder,
                                          "full_window": args.full_window},
            "systems": [{k: v for k, v in asdict(r).items() if k != "hypotheses"} | {"rtf": r.rtf} for r in results]}
     if len(results) == 2:
