@@ -229,7 +229,7 @@ def best_at(curve: list[dict], max_cutoff: float = 3.0) -> dict | None:
 
 def main(args) -> int:
     torch.set_num_threads(args.threads)
-    lm = load_model("tiny.en", "cpu")
+    lm = load_model("tiny.en", "cpu", decoder=args.decoder, encoder=args.encoder)
     items = [it for it in load_manifest(args.manifest) if split(it.id) == "test"][: args.limit]
     cases = dev_cases(items, lm, args.seed, (0.5, 1.0))
     tracks = silence_tracks(cases)
@@ -280,7 +280,7 @@ def main(args) -> int:
     report = {
         "candidate_ms": args.candidate_ms, "flush_pause_ms": args.flush_pause_ms, "preempt": not args.no_preempt,
         "cases": len(cases), "left_out_long_pause": long_pause, "with_pause": sum(len(c.pauses) > 0 for c in cases), "seed": args.seed,
-        "engine_rtf": round(rtf, 3), "decisions": len(decisions), "arbitrator_params": sum(p.numel() for p in arb.parameters()),
+        "engine_rtf": round(rtf, 3), "precision": lm.precision, "decisions": len(decisions), "arbitrator_params": sum(p.numel() for p in arb.parameters()),
         "decision_ms": cost, "at_3pct": {k: best_at(v) for k, v in curves.items()},
         "fixed_ms": {f"silence {ms} ms": score(cases, fixed_silence(tracks, ms)) for ms in (500, 800, 1200)},
         "curves": curves,

@@ -156,6 +156,7 @@ def _bench_endpointing_args(p) -> None:
     p.add_argument("--flush-pause-ms", type=float, default=BatcherConfig.flush_pause_ms,
                    help="the pause at which the batcher sends a fresh pass (default %(default)s)")
     _preempt_arg(p)
+    _decoder_arg(p)
     p.add_argument("--json", default="bench-results/endpointing.json")
     p.add_argument("--decisions", help="also write every traced arbitrator decision here (JSON lines)")
 
