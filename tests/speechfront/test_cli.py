@@ -87,3 +87,16 @@ def test_rerank_flags(capsys, tmp_path):
     assert main(["transcribe", str(DEMO_CLIP), "--device", "cpu", "--rerank", "--format", "json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert normalize(d["text"]) == normalize(DEMO_TEXT)
+
+
+@pytest.mark.parametrize("bench", ["offline", "streaming", "lookahead", "endpointing"])
+def test_every_recognizer_benchmark_takes_the_precision_flags(bench):
+    """The figures of a benchmark depend on the CPU precision load_model chose: each one that
+    loads the recognizer lets the run ask for one, and rejects what load_model does not know."""
+    from speechfront.cli import parser
+
+    args = parser().parse_args(["bench", bench, "--encoder", "fp32", "--decoder", "fp16"])
+    assert (args.encoder, args.decoder) == ("fp32", "fp16")
+    assert parser().parse_args(["bench", bench]).encoder == "auto"
+    with pytest.raises(SystemExit):
+        parser().parse_args(["bench", bench, "--encoder", "fp8"])
