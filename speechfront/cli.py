@@ -17,10 +17,13 @@ def _preempt_arg(p) -> None:
 
 
 def _decoder_arg(p) -> None:
-    p.add_argument("--decoder", default="auto", choices=("auto", "fp32", "fp16", "int8"),
+    from asr.whisper.cpu_weights import DECODER_PRECISIONS
+    from asr.whisper.load import ENCODER_PRECISIONS
+
+    p.add_argument("--decoder", default="auto", choices=DECODER_PRECISIONS,
                    help="CPU: the decoder blocks' weights (auto: the faster of fp32 and fp16 here; the "
                         "vocabulary projection is int8 either way)")
-    p.add_argument("--encoder", default="auto", choices=("auto", "fp32", "bf16"),
+    p.add_argument("--encoder", default="auto", choices=ENCODER_PRECISIONS,
                    help="CPU: the encoder's matrix products (auto: bf16 where the CPU has bf16 hardware)")
 
 

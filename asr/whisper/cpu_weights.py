@@ -77,11 +77,12 @@ def _int8(lin: nn.Linear):
 
 
 WEIGHTS = {"int8": _int8, "fp16": HalfLinear}
+DECODER_PRECISIONS = ("auto", "fp32", "fp16", "int8")  # what load_model's `decoder` takes
 
 
 def check_weights(weights: str) -> None:
-    if weights not in ("auto", "fp32") and weights not in WEIGHTS:
-        raise ValueError(f"decoder weights {weights!r}: expected auto, fp32, fp16 or int8")
+    if weights not in DECODER_PRECISIONS:
+        raise ValueError(f"decoder weights {weights!r}: expected {choices_text(DECODER_PRECISIONS)}")
 
 
 def faster_step_weights(linears: list[nn.Linear], rows: int = 3, repeats: int = 9) -> str:
@@ -127,6 +128,10 @@ def native_bf16() -> bool:
     except OSError:
         return False
     return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def choices_text(names: tuple[str, ...]) -> str:
+    return ", ".join(names[:-1]) + " or " + names[-1]
 
 
 def swap_linears(module: nn.Module, names: tuple[str, ...], weights: str) -> None:

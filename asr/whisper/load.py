@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .cpu_weights import check_weights, native_bf16
+from .cpu_weights import choices_text, check_weights, native_bf16
 from .model import Whisper
 from .tokenizer import WhisperTokenizer
 from .weights import read_model_bin
@@ -79,7 +79,7 @@ def load_model(name: str = "tiny.en", device: str = "auto", decoder: str = "auto
     their speed and WER. On CUDA the model is fp16 and both are ignored."""
     check_weights(decoder)  # on any device: a typo should not pass silently on CUDA
     if encoder not in ENCODER_PRECISIONS:
-        raise ValueError(f"encoder precision {encoder!r}: expected auto, fp32 or bf16")
+        raise ValueError(f"encoder precision {encoder!r}: expected {choices_text(ENCODER_PRECISIONS)}")
     paths, meta = model_files(name)
     dev = resolve_device(device)
     weights, _ = read_model_bin(paths)
