@@ -161,7 +161,7 @@ class Encoder(nn.Module):
         stop: a callable asked before every block; True gives up (raises Preempted)."""
         if self.cpu_bf16 and mel.device.type == "cpu" and mel.dtype == torch.float32:
             with torch.autocast("cpu", dtype=torch.bfloat16):
-                return self._forward(mel, stop).float()
+                return self._forward(mel, None if stop is None else _without_autocast(stop)).float()
         return self._forward(mel, stop)
 
     def _forward(self, mel: torch.Tensor, stop) -> torch.Tensor:
@@ -174,6 +174,16 @@ class Encoder(nn.Module):
                 raise Preempted
             x = block(x)
         return self.ln(x)
+
+
+def _without_autocast(stop):
+    """stop runs the caller's code (the replay and `listen` take in new audio there, through
+    Silero VAD): under the encoder's bf16 autocast that VAD read bf16 probabilities and, with
+    several streams, crashed on its bf16 recurrent state."""
+    def call():
+        with torch.autocast("cpu", enabled=False):
+            return stop()
+    return call
 
 
 class KVCache:

@@ -397,3 +397,27 @@ def test_text_logprobs_merge_a_tokens_cases(recognizer, demo_audio):
     stamps = torch.tensor([t >= tok.timestamp_begin for t in r.tokens])
     assert torch.allclose(texts[stamps], lps[stamps], atol=1e-4)
     assert (texts[~stamps] > lps[~stamps] + 0.01).any()  # "Ever" / "ever", "Fail" / "fail"
+
+
+def test_bf16_encoder_asks_stop_outside_autocast():
+    """The encoder's stop callable runs the caller's front end (the replay and `listen` take in
+    new audio there, through Silero VAD): under the encoder's bf16 autocast the VAD read bf16
+    probabilities, and with several streams its recurrent state turned bf16 and crashed."""
+    from asr.pause import SileroVad
+    from asr.whisper.load import load_model
+
+    lm = load_model("tiny.en", "cpu", encoder="bf16")
+    inside, outside = SileroVad(), SileroVad()
+    windows = np.random.default_rng(0).normal(0, 0.1, (4, 512)).astype(np.float32)
+    seen = []
+
+    def stop():
+        k = len(seen)
+        seen.append((inside(windows[k]), (torch.ones(2, 2) @ torch.ones(2, 2)).dtype))
+        return False
+
+    with torch.inference_mode():
+        states = lm.model.encoder(torch.randn(1, lm.model.dims.n_mels, 200), stop)
+    assert states.dtype == torch.float32 and len(seen) == len(lm.model.encoder.blocks)
+    assert [s[1] for s in seen] == [torch.float32] * len(seen)
+    assert [s[0] for s in seen] == [outside(w) for w in windows[: len(seen)]]
