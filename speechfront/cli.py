@@ -16,7 +16,7 @@ def _preempt_arg(p) -> None:
                    help="a pass in flight runs to its end even when a pause or end batch is waiting")
 
 
-def _decoder_arg(p) -> None:
+def _precision_args(p) -> None:
     from asr.whisper.cpu_weights import DECODER_PRECISIONS
     from asr.whisper.load import ENCODER_PRECISIONS
 
@@ -39,7 +39,7 @@ def _bench_offline_args(p) -> None:
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--words", action="store_true", help="also compute word timestamps (faster-whisper does not)")
     p.add_argument("--full-window", action="store_true", help="pad every window to 30 s like faster-whisper")
-    _decoder_arg(p)
+    _precision_args(p)
     p.add_argument("--no-peer", action="store_true", help="skip faster-whisper")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--json", default="bench-results/offline.json", help="where to write the JSON result")
@@ -72,7 +72,7 @@ def _bench_streaming_args(p) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--model", default="tiny.en")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    _decoder_arg(p)
+    _precision_args(p)
     p.add_argument("--json", default="bench-results/streaming.json")
 
 
@@ -93,7 +93,7 @@ def _bench_lookahead_args(p) -> None:
                    "(asr/weights/stability-MODEL.json is the one `dynamic` uses)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--model", default="tiny.en")
-    _decoder_arg(p)
+    _precision_args(p)
 
 
 def _bench_rerank_args(p) -> None:
@@ -159,7 +159,7 @@ def _bench_endpointing_args(p) -> None:
     p.add_argument("--flush-pause-ms", type=float, default=BatcherConfig.flush_pause_ms,
                    help="the pause at which the batcher sends a fresh pass (default %(default)s)")
     _preempt_arg(p)
-    _decoder_arg(p)
+    _precision_args(p)
     p.add_argument("--json", default="bench-results/endpointing.json")
     p.add_argument("--decisions", help="also write every traced arbitrator decision here (JSON lines)")
 
