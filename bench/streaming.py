@@ -15,7 +15,7 @@ import difflib
 import itertools
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -131,6 +131,7 @@ def main(args) -> int:
     refs = reference_words(items, audio, lm)
     offline = corpus_wer([it.text for it in items], [refs[it.id]["text"] for it in items])
     rows = []
+    decode = replace(StreamingConfig().decode, beam_size=args.beam, best_of=args.beam)
     settings = list(itertools.product(
         args.lookahead, args.streams, [True, False] if args.compare_batching else [True],
         [True, False] if args.compare_preempt else [not args.no_preempt],
@@ -138,7 +139,7 @@ def main(args) -> int:
     for rep in range(args.repeat):  # interleaved: a slow spell of the machine hits every setting
         for spec, n, batched, preempt, due in settings:
             r = evaluate(items, spec, n, lm=lm, refs=refs, audio=audio, across_streams=batched,
-                         config=StreamingConfig(preempt=preempt),
+                         config=StreamingConfig(preempt=preempt, decode=decode),
                          batcher=BatcherConfig(max_wait_ms=args.max_wait_ms, due=due), reranker=reranker,
                          compute_scale=args.compute_scale)
             r["batching"], r["due"], r["run"], r["compute_scale"] = batched, due, rep, args.compute_scale
@@ -157,7 +158,7 @@ def main(args) -> int:
     _against(args.baseline, rows, [it.id for it in items], [it.text for it in items])
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"offline_wer": offline, "precision": lm.precision, "runs": rows,
+        Path(args.json).write_text(json.dumps({"offline_wer": offline, "precision": lm.precision, "beam": args.beam, "runs": rows,
                                                 "refs": {it.id: it.text for it in items}}, indent=1))
     return 0
 

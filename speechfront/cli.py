@@ -47,6 +47,7 @@ def _bench_offline_args(p) -> None:
 
 def _bench_streaming_args(p) -> None:
     from asr.batcher import BatcherConfig
+    from asr.streaming import StreamingConfig
     from bench.manifest import DEFAULT_MANIFEST
 
     p.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
@@ -69,6 +70,8 @@ def _bench_streaming_args(p) -> None:
                    help="multiplies each pass's compute time on the audio clock; 0: the words no longer depend on "
                         "the machine's speed or load (to compare engine changes; latencies then mean nothing)")
     p.add_argument("--rerank", action="store_true", help="rerank each final with the LLM, speculatively started")
+    p.add_argument("--beam", type=int, default=StreamingConfig().decode.beam_size,
+                   help="beam size of every pass but a final's (default %(default)s)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--model", default="tiny.en")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))

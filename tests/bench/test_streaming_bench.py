@@ -1,15 +1,24 @@
 """The streaming benchmark end to end on two dev clips: policies compared in one run."""
 import json
 
+import bench.streaming
 from speechfront.cli import main
 
 
-def test_bench_streaming_reports_each_policy(dev_manifest, tmp_path, capsys):
+def test_bench_streaming_reports_each_policy(dev_manifest, tmp_path, capsys, monkeypatch):
     out = tmp_path / "s.json"
+    beams, evaluate = [], bench.streaming.evaluate
+
+    def spy(*args, config, **kw):
+        beams.append((config.decode.beam_size, config.decode.best_of))
+        return evaluate(*args, config=config, **kw)
+
+    monkeypatch.setattr(bench.streaming, "evaluate", spy)
     args = ["bench", "streaming", "--manifest", str(dev_manifest), "--every", "40", "--limit", "2",
-            "--lookahead", "dynamic", "fixed:1000", "--json", str(out)]
+            "--lookahead", "dynamic", "fixed:1000", "--beam", "2", "--json", str(out)]
     assert main(args) == 0
     report = json.loads(out.read_text())
+    assert beams == [(2, 2), (2, 2)] and report["beam"] == 2
     assert [r["lookahead"] for r in report["runs"]] == ["dynamic", "fixed:1000"]
     for r in report["runs"]:
         assert r["frames_lost"] == r["frames_duplicated"] == 0 and r["frames_in_order"]
