@@ -158,8 +158,8 @@ def main(args) -> int:
     _against(args.baseline, rows, [it.id for it in items], [it.text for it in items])
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"offline_wer": offline, "precision": lm.precision, "beam": args.beam, "runs": rows,
-                                                "refs": {it.id: it.text for it in items}}, indent=1))
+        Path(args.json).write_text(json.dumps({"offline_wer": offline, "precision": lm.precision, "beam": args.beam,
+                                                "runs": rows, "refs": {it.id: it.text for it in items}}, indent=1))
     return 0
 
 
