@@ -11,6 +11,13 @@ from . import listen, say, stream, transcribe
 DEMO_CLIP = Path(__file__).parent / "data" / "beckett.wav"
 
 
+def _beam(text: str) -> int:
+    """A beam size: a whole number from 1 (0 would decode nothing)."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"a beam size is a whole number from 1, not {text!r}")
+    return int(text)
+
+
 def _preempt_arg(p) -> None:
     p.add_argument("--no-preempt", action="store_true",
                    help="a pass in flight runs to its end even when a pause or end batch is waiting")
@@ -33,7 +40,7 @@ def _bench_offline_args(p) -> None:
     p.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST, help="dev-set JSONL (default: the shared dev set)")
     p.add_argument("--limit", type=int, help="first N clips only")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--beam", type=int, default=5)
+    p.add_argument("--beam", type=_beam, default=5)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--model", default="tiny.en")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
@@ -70,7 +77,7 @@ def _bench_streaming_args(p) -> None:
                    help="multiplies each pass's compute time on the audio clock; 0: the words no longer depend on "
                         "the machine's speed or load (to compare engine changes; latencies then mean nothing)")
     p.add_argument("--rerank", action="store_true", help="rerank each final with the LLM, speculatively started")
-    p.add_argument("--beam", type=int, default=StreamingConfig().decode.beam_size,
+    p.add_argument("--beam", type=_beam, default=StreamingConfig().decode.beam_size,
                    help="beam size of every pass but a final's (default %(default)s)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--model", default="tiny.en")
@@ -105,7 +112,7 @@ def _bench_rerank_args(p) -> None:
     p.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
     p.add_argument("--limit", type=int, help="first N clips only")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--beam", type=int, default=5)
+    p.add_argument("--beam", type=_beam, default=5)
     p.add_argument("--max-hypotheses", type=int, default=8, help="N-best entries the LM scores")
     p.add_argument("--prompt", default="plain", choices=("plain", "chat"))
     p.add_argument("--tune", action="store_true", help="tune the weights on the even clips, report the odd ones")

@@ -100,3 +100,13 @@ def test_every_recognizer_benchmark_takes_the_precision_flags(bench):
     assert parser().parse_args(["bench", bench]).encoder == "auto"
     with pytest.raises(SystemExit):
         parser().parse_args(["bench", bench, "--encoder", "fp8"])
+
+
+@pytest.mark.parametrize("bench", ["offline", "streaming", "rerank"])
+def test_a_benchmarks_beam_is_a_whole_number_from_one(bench):
+    from speechfront.cli import parser
+
+    assert parser().parse_args(["bench", bench, "--beam", "2"]).beam == 2
+    for bad in ("0", "-1", "2.5"):
+        with pytest.raises(SystemExit):
+            parser().parse_args(["bench", bench, "--beam", bad])
